@@ -46,6 +46,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--patch-size", type=int, default=8)
     model.set_defaults(func=run_model)
 
+    teacher = toy_sub.add_parser(
+        "teacher", help="serve the oracle teacher (an OpenAI-compatible judge that reads toy images)",
+        description="Serve chat completions on HOST:PORT/v1 answered by the oracle teacher: it decodes the toy "
+        "images it is sent, grades the response(s) and answers like a GPT-4o judge in the format the prompt asks "
+        "for. Fault options inject 429 (with Retry-After), 500, slow, malformed and empty answers at given rates.",
+    )
+    from critic.chat_server import add_server_args
+
+    add_server_args(teacher)
+    teacher.add_argument("--model", action="append", default=None, metavar="NAME",
+                         help="serve only this model name (repeatable; default: any name)")
+    teacher.set_defaults(func=run_teacher)
+
 
 def run_make(args: argparse.Namespace) -> int:
     from critic.cli import CommandError
@@ -74,4 +87,13 @@ def run_model(args: argparse.Namespace) -> int:
     out = make_tiny(args.out, spec)
     meta = json.loads((out / "config.json").read_text())
     print(f"wrote a tiny {args.family} model ({meta.get('architectures', ['?'])[0]}) to {out}")
+    return 0
+
+
+def run_teacher(args: argparse.Namespace) -> int:
+    from critic.chat_server import faults_from_args, serve_forever
+    from critic.oracle import oracle_answer
+
+    serve_forever(oracle_answer, args.host, args.port, faults_from_args(args), args.latency,
+                  api_key=args.api_key, models=args.model)
     return 0
