@@ -1,0 +1,78 @@
+"""``critic train CONFIG.yaml [--key value ...] [--resume]``: fine-tune a critic."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """\
+overrides: any config key, as --section.key VALUE or --section.key=VALUE (the bare key works when it
+is unambiguous), e.g. --train.learning_rate 1e-5 --data.packing false --train.output_dir runs/x
+(values are read as YAML: true/false, numbers, [a, b]).
+
+multi-process: torchrun --nproc_per_node 8 -m critic.cli train CONFIG.yaml
+               accelerate launch --config_file train/accelerate/multi_gpu.yaml -m critic.cli train CONFIG.yaml
+DeepSpeed:     set train.deepspeed: zero2 | zero3 | path/to/ds.json (pip install 'critic[deepspeed]')
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="fine-tune a vision-language critic (cross-entropy on rationale + verdict)",
+        description="Fine-tune a LLaVA-style critic on critic training samples (TrainingSample JSONL, as "
+        "`critic data build` writes). Checkpoints carry the model, processor, chat template and critic.json, "
+        "so `Critic.from_pretrained(output_dir)` judges with no other argument.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", type=Path, help="training config (YAML): sections model, data, train, eval")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the last complete checkpoint in train.output_dir")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("overrides", nargs=argparse.REMAINDER, help="--section.key VALUE config overrides")
+    p.set_defaults(func=run)
+
+
+FLAGS = {"--resume": "resume", "--print-config": "print_config"}
+
+
+def split_flags(args: argparse.Namespace) -> list[str]:
+    """Pull --resume / --print-config out of the overrides (they may come after the config path)."""
+    rest = []
+    for tok in args.overrides or []:
+        if tok in FLAGS:
+            setattr(args, FLAGS[tok], True)
+        else:
+            rest.append(tok)
+    return rest
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from critic.cli import CommandError
+    from critic.training.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config, split_flags(args))
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from exc
+    if args.print_config:
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+        return 0
+    from critic.training.data import DataError
+    from critic.training.encode import EncodeError
+    from critic.training.trainer import TrainError, train
+
+    try:
+        summary = train(cfg, resume=args.resume)
+    except (DataError, EncodeError, TrainError, ImportError) as exc:
+        raise CommandError(str(exc)) from exc
+    import os
+
+    if summary["output_dir"] and int(os.environ.get("RANK", "0")) == 0:
+        loss = summary["final_loss"]
+        print(f"trained {summary['global_step']} steps in {summary['wall_s']:.0f} s"
+              + (f", final loss {loss:.4f}" if loss is not None else "")
+              + f"; critic saved to {summary['output_dir']}", file=sys.stderr)
+    return 0
