@@ -270,6 +270,12 @@ class Critic:
         out = [make_comparison(item.id, js, rule) for item, js in zip(batch, got)]
         return out[0] if single else out
 
+    def rank(self, sets, **kw):
+        """Rank candidate sets: rewards, judgment matrix, chosen / rejected (see :mod:`critic.ranking`)."""
+        from critic.ranking import rank
+
+        return rank(self, sets, **kw)
+
 
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm

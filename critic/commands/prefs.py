@@ -1,0 +1,247 @@
+"""``critic label-pairs``, ``critic best-of-n``, ``critic filter``: preference labels from a critic.
+
+All three resume like ``critic judge``: rerunning the same command skips what its outputs already
+hold, requests that failed go to ``OUT.failed.jsonl`` and are retried, and every judgment goes
+through the judge cache. Each prints a summary at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from critic.commands.judge import add_backend_args, build_critic
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "label-pairs", help="rank K-candidate sets with a critic and write DPO pairs (TRL layout)",
+        description="Rank each candidate set (pairwise tournament of all K(K-1) ordered pairs, or pointwise "
+        "scores) and write the highest- vs lowest-reward answers as TRL preference rows. Resumable.",
+    )
+    _common(p, "candidate sets JSONL (id, images, question, candidates)", "DPO pairs JSONL (appended to; resumable)")
+    p.add_argument("--mode", choices=["pairwise", "pointwise"], default="pairwise")
+    p.add_argument("--aggregation", choices=["llava_ov", "win_count", "bradley_terry"], default="llava_ov",
+                   help="pairwise rewards: LLaVA-OV-Chat relative-score sum (default), win count, Bradley-Terry")
+    p.set_defaults(func=run_label_pairs)
+
+    p = sub.add_parser(
+        "best-of-n", help="pick the best answer of each candidate set with a critic",
+        description="Rank each candidate set and write its highest-reward answer as a pointwise item "
+        "(meta.best_of_n holds the index and every reward). Resumable.",
+    )
+    _common(p, "candidate sets JSONL", "best answers JSONL (pointwise items; appended to; resumable)")
+    p.add_argument("--mode", choices=["pairwise", "pointwise"], default="pointwise",
+                   help="pointwise: K scores per set (default); pairwise: K(K-1) judgments per set")
+    p.add_argument("--aggregation", choices=["llava_ov", "win_count", "bradley_terry"], default="llava_ov")
+    p.set_defaults(func=run_best_of_n)
+
+    p = sub.add_parser(
+        "filter", help="drop instruction-data samples the critic scores below a threshold",
+        description="Score each pointwise item (question + response) and keep those scoring at least "
+        "--min-score (on the template's scale). Dropped items go to OUT.dropped.jsonl with their score; "
+        "items whose verdict could not be parsed go to OUT.unscored.jsonl — never treated as low scores.",
+    )
+    _common(p, "pointwise items JSONL (id, images, question, response)", "kept items JSONL (appended to; resumable)")
+    p.add_argument("--min-score", type=float, required=True, help="keep items scoring >= this (template's scale)")
+    p.set_defaults(func=run_filter)
+
+
+def _common(p: argparse.ArgumentParser, input_help: str, out_help: str) -> None:
+    p.add_argument("--input", required=True, type=Path, help=input_help)
+    p.add_argument("--out", required=True, type=Path, help=out_help)
+    p.add_argument("--strict", action="store_true", help="stop at the first malformed input line")
+    add_backend_args(p, prefix="judge-")
+
+
+def _critic(args: argparse.Namespace):
+    from critic.cli import CommandError
+
+    try:
+        return build_critic(args, prefix="judge-")
+    except (OSError, ValueError, ImportError) as exc:
+        raise CommandError(f"cannot load the judge: {exc}") from exc
+
+
+def _read_sets(args: argparse.Namespace, summary: Any):
+    from critic.cli import CommandError
+    from critic.jsonl import RecordFileError, read_items
+    from critic.records import CandidateSet
+
+    try:
+        items, errors = read_items(args.input, strict=args.strict)
+    except RecordFileError as exc:
+        raise CommandError(str(exc)) from exc
+    for e in errors:
+        summary.skip(str(e))
+    sets, seen = [], set()
+    for it in items:
+        if not isinstance(it, CandidateSet):
+            summary.skip(f"{args.input}: {it.id}: a {it.task} item, not a candidate set (use `critic judge`)")
+        elif it.id in seen:
+            summary.skip(f"{args.input}: {it.id}: duplicate id (only the first set with it is ranked)")
+        else:
+            seen.add(it.id)
+            sets.append(it)
+    return sets
+
+
+def _label(args: argparse.Namespace, make_row: Any, noun: str) -> int:
+    from critic.backends.base import BackendFatalError
+    from critic.cli import CommandError
+    from critic.dpo.pairs import label_sets
+    from critic.summary import JudgeSummary
+
+    t0 = time.perf_counter()
+    summary = JudgeSummary()
+    sets = _read_sets(args, summary)
+    critic = _critic(args)
+    try:
+        stats = label_sets(critic, sets, args.out, mode=args.mode, aggregation=args.aggregation,
+                           template=args.judge_template, summary=summary, make_row=make_row, noun=noun)
+    except (BackendFatalError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    summary.wall_s = time.perf_counter() - t0
+    print(stats.render(args.out))
+    return 0
+
+
+def run_label_pairs(args: argparse.Namespace) -> int:
+    from critic.dpo.pairs import pair_or_reason
+
+    return _label(args, pair_or_reason, "pairs")
+
+
+def best_row(cset: Any, ranked: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """The best answer of a ranked set as a pointwise item row, or None and why there is none."""
+    from critic.records import PointwiseItem
+
+    scored = [(r, i) for i, r in enumerate(ranked.rewards) if r is not None]
+    if not scored:
+        return None, ranked.reason or "no answer has a usable judgment"
+    top = max(r for r, _ in scored)
+    best = min(i for r, i in scored if r == top)
+    info = {"index": best, "reward": top, "rewards": ranked.rewards, "mode": ranked.mode,
+            "aggregation": ranked.aggregation, "k": ranked.k, "tied_at_top": sum(r == top for r, _ in scored),
+            "judge": ranked.judge, "template": ranked.template}
+    item = PointwiseItem(id=cset.id, images=cset.images, question=cset.question, reference=cset.reference,
+                         group=cset.group, question_id=cset.question_id, response=cset.candidates[best],
+                         meta={**(cset.meta or {}), "best_of_n": info})
+    return item.to_json_dict(), None
+
+
+def run_best_of_n(args: argparse.Namespace) -> int:
+    return _label(args, best_row, "best answers")
+
+
+# ----------------------------------------------------------------------------------- filter
+
+def _filter_paths(out: Path) -> dict[str, Path]:
+    return {name: out.with_name(f"{out.name}.{name}.jsonl") for name in ("dropped", "unscored", "judgments", "failed")}
+
+
+def _ids_in(*paths: Path) -> set[str]:
+    import json
+
+    ids: set[str] = set()
+    for path in paths:
+        if path.exists():
+            with path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        ids.add(str(json.loads(line)["id"]))
+                    except (ValueError, KeyError, TypeError):
+                        continue
+    return ids
+
+
+def run_filter(args: argparse.Namespace) -> int:
+    from critic.backends.base import BackendFatalError
+    from critic.cli import CommandError
+    from critic.jsonl import JsonlWriter, RecordFileError, read_items
+    from critic.records import PointwiseItem
+    from critic.summary import JudgeSummary
+
+    t0 = time.perf_counter()
+    summary = JudgeSummary()
+    try:
+        items, errors = read_items(args.input, strict=args.strict)
+    except RecordFileError as exc:
+        raise CommandError(str(exc)) from exc
+    for e in errors:
+        summary.skip(str(e))
+    paths = _filter_paths(args.out)
+    done = _ids_in(args.out, paths["dropped"], paths["unscored"])
+    todo, seen = [], set()
+    for it in items:
+        if not isinstance(it, PointwiseItem):
+            summary.skip(f"{args.input}: {it.id}: a {it.task} item; filter scores single responses")
+        elif it.id in seen:
+            summary.skip(f"{args.input}: {it.id}: duplicate id (only the first is scored)")
+        else:
+            seen.add(it.id)
+            if it.id not in done:
+                todo.append(it)
+    summary.resumed = len(seen) - len(todo)
+    critic = _critic(args)
+    template = critic.template_for("pointwise", args.judge_template)
+    lo, hi = template.scale or (None, None)
+    if lo is not None and not (lo <= args.min_score <= hi):
+        print(f"warning: --min-score {args.min_score:g} is outside {template.name}'s scale [{lo:g}, {hi:g}]",
+              file=sys.stderr)
+    by_id = {it.id: it for it in todo}
+    kept = dropped = unscored = 0
+    dropped_scores: list[float] = []
+    unscored_examples: list[str] = []
+    failed = None
+    rel = args.out.parent
+    try:
+        with JsonlWriter(args.out, append=True, relative_to=rel) as w_kept, \
+                JsonlWriter(paths["dropped"], append=True, relative_to=rel) as w_drop, \
+                JsonlWriter(paths["unscored"], append=True, relative_to=rel) as w_uns, \
+                JsonlWriter(paths["judgments"], append=True) as w_j:
+            for j in critic.judge_stream(todo, template=template, desc="filtering"):
+                summary.add(j)
+                if j.error is not None:
+                    failed = failed or JsonlWriter(paths["failed"])
+                    failed.write(j)
+                    continue
+                w_j.write(j)
+                it = by_id[j.id]
+                info: dict[str, Any] = {"min_score": args.min_score, "judge": j.judge, "template": j.template}
+                if j.score is None:
+                    info.update(parse_error=j.parse_error)
+                    w_uns.write(it.model_copy(update={"meta": {**(it.meta or {}), "critic_filter": info}}))
+                    unscored += 1
+                    if len(unscored_examples) < 3:
+                        unscored_examples.append(f"{j.id}: {j.parse_error}")
+                    continue
+                info["score"] = j.score
+                keep = j.score >= args.min_score
+                if not keep:
+                    info["reason"] = f"score {j.score:g} < {args.min_score:g}"
+                    dropped_scores.append(j.score)
+                target = w_kept if keep else w_drop
+                target.write(it.model_copy(update={"meta": {**(it.meta or {}), "critic_filter": info}}))
+                kept += keep
+                dropped += not keep
+    except (BackendFatalError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        if failed:
+            failed.close()
+    summary.wall_s = time.perf_counter() - t0
+    scale = f" on {template.name}'s scale [{lo:g}, {hi:g}]" if lo is not None else ""
+    print(f"kept {kept} (score >= {args.min_score:g}{scale}) in {args.out}; dropped {dropped} in {paths['dropped']}; "
+          f"unscored {unscored} (no readable verdict: neither kept nor dropped) in {paths['unscored']}; "
+          f"{summary.resumed} already done")
+    if dropped_scores:
+        s = sorted(dropped_scores)
+        print(f"  dropped scores: min {s[0]:g}, median {s[len(s) // 2]:g}, max {s[-1]:g}")
+    for ex in unscored_examples:
+        print(f"  unscored {ex}")
+    print(summary.render(paths["judgments"], paths["failed"] if failed else None))
+    return 0
