@@ -1,0 +1,234 @@
+"""The ``critic dpo`` run config: typed sections from YAML, ``--section.key value`` overrides, clear errors.
+
+See ``train/dpo_toy.yaml`` (tiny, CPU) and ``train/dpo_llava_ov_7b.yaml`` (LLaVA-OneVision-Chat's
+recipe) and ``docs/preferences.md``. Relative paths are relative to the directory ``critic dpo`` runs in.
+
+>>> cfg = load_dpo_config_dict({"output_dir": "o", "prompts": "p.jsonl", "policy": {"name_or_path": "m"},
+...                             "critic": {"model": "gpt-4o", "backend": "openai"}}, ["--dpo.beta", "0.2"])
+>>> cfg.dpo.beta, cfg.sampling.k, cfg.critic.aggregation
+(0.2, 5, 'llava_ov')
+>>> load_dpo_config_dict({"output_dir": "o", "prompts": "p", "policy": {"name_or_path": "m"},
+...                       "critic": {"model": "m"}, "dpo": {"betta": 1}}, source="x.yaml")
+Traceback (most recent call last):
+...
+critic.dpo.config.DPOConfigError: x.yaml: dpo.betta: unknown key (did you mean 'beta'?)
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class DPOConfigError(ValueError):
+    """A config that cannot be used; the message names the file and the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PolicySection(Section):
+    """The starting policy checkpoint (round 0 samples from it)."""
+
+    name_or_path: str
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    trust_remote_code: bool = False
+
+
+class SamplingSection(Section):
+    """How the policy answers: K samples per prompt (LLaVA-OV-Chat: K=5, temperature 0.7, top-p 0.9)."""
+
+    k: int = Field(5, ge=2)
+    temperature: float = Field(0.7, gt=0)
+    top_p: float = Field(0.9, gt=0, le=1)
+    max_new_tokens: int = Field(256, ge=1)
+    backend: Literal["hf", "openai"] = "hf"
+    batch_size: int = Field(16, ge=1)
+    base_url: list[str] | None = None
+    model: str = "{checkpoint}"
+    reload_command: str | None = None
+    reload_timeout: float = Field(900.0, gt=0)
+    concurrency: int = Field(32, ge=1)
+    max_prompts: int | None = Field(None, ge=1)
+    device: str | None = None
+
+
+class CriticSection(Section):
+    """The preference labeller (any critic: local checkpoint or OpenAI-compatible server)."""
+
+    backend: Literal["hf", "openai"] = "hf"
+    model: str
+    base_url: list[str] | None = None
+    template: str | None = None
+    mode: Literal["pairwise", "pointwise"] = "pairwise"
+    aggregation: Literal["llava_ov", "win_count", "bradley_terry"] = "llava_ov"
+    max_new_tokens: int = Field(512, ge=1)
+    batch_size: int = Field(8, ge=1)
+    concurrency: int = Field(16, ge=1)
+    api_key_env: str = "OPENAI_API_KEY"
+    cache: str | None = None
+    no_cache: bool = False
+    device: str | None = None
+
+
+class DRSSection(Section):
+    """Dynamic Reward Scaling (MM-RLHF): per-pair β(δ) = β0·(1 + w·(1 − e^(−kδ))), δ the reward margin."""
+
+    enabled: bool = False
+    w: float = Field(0.5, ge=0)
+    k: float = Field(0.5, gt=0)
+
+
+class DPOSection(Section):
+    """One round of DPO with TRL's DPOTrainer (LLaVA-OV-Chat: β 0.1, lr 5e-7, one epoch)."""
+
+    beta: float = Field(0.1, gt=0)
+    learning_rate: float = Field(5e-7, gt=0)
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    loss_type: list[str] = Field(default_factory=lambda: ["sigmoid"])
+    loss_weights: list[float] | None = None
+    max_length: int | None = None
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    bf16: bool | None = None
+    gradient_checkpointing: bool = False
+    logging_steps: int = Field(10, ge=1)
+    save_steps: int = Field(500, ge=1)
+    drs: DRSSection = Field(default_factory=DRSSection)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> DPOSection:
+        if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
+            raise ValueError(f"loss_weights has {len(self.loss_weights)} entries for {len(self.loss_type)} loss types")
+        return self
+
+
+class EvalSection(Section):
+    """Scoring each round's policy pointwise (its mean score is the run's progress measure)."""
+
+    enabled: bool = True
+    prompts: str | None = None
+    k: int = Field(2, ge=1)
+    max_prompts: int | None = Field(None, ge=1)
+    template: str | None = None
+    judge_model: str | None = None
+    judge_backend: Literal["hf", "openai"] | None = None
+    judge_base_url: list[str] | None = None
+
+
+class DPORunConfig(Section):
+    output_dir: str
+    prompts: str
+    rounds: int = Field(3, ge=1)
+    seed: int = 0
+    policy: PolicySection
+    sampling: SamplingSection = Field(default_factory=SamplingSection)
+    critic: CriticSection
+    dpo: DPOSection = Field(default_factory=DPOSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def _keys(cls: type[BaseModel], prefix: str = "") -> list[str]:
+    out = []
+    for name, f in cls.model_fields.items():
+        out.append(prefix + name)
+        if isinstance(f.annotation, type) and issubclass(f.annotation, Section):
+            out += _keys(f.annotation, prefix + name + ".")
+    return out
+
+
+ALL_KEYS = _keys(DPORunConfig)
+
+
+def _suggest(bad: str) -> str:
+    leaf = bad.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(leaf, [k.rsplit(".", 1)[-1] for k in ALL_KEYS], n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _explain(exc: ValidationError, source: str) -> DPOConfigError:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{source}: {loc}: unknown key{_suggest(loc)}")
+        elif err["type"] == "missing":
+            lines.append(f"{source}: {loc}: required key is missing")
+        else:
+            got = err.get("input")
+            lines.append(f"{source}: {loc or '(config)'}: {err['msg']}" + ("" if isinstance(got, dict) else f" (got {got!r})"))
+    return DPOConfigError("\n".join(lines))
+
+
+def parse_overrides(args: list[str]) -> list[tuple[list[str], Any]]:
+    """``["--dpo.beta", "0.2", "--rounds=2"]`` → ``[(["dpo", "beta"], 0.2), (["rounds"], 2)]`` (YAML scalars)."""
+    out: list[tuple[list[str], Any]] = []
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if not tok.startswith("--") or len(tok) < 3:
+            raise DPOConfigError(f"override {tok!r}: expected --key value or --key=value")
+        if "=" in tok:
+            key, raw = tok[2:].split("=", 1)
+            i += 1
+        elif i + 1 < len(args):
+            key, raw = tok[2:], args[i + 1]
+            i += 2
+        else:
+            raise DPOConfigError(f"override {tok}: missing value")
+        key = key.replace("-", "_")
+        if key not in ALL_KEYS:
+            ends = [k for k in ALL_KEYS if k.endswith("." + key)]
+            if len(ends) != 1:
+                raise DPOConfigError(f"override --{key}: " + ("ambiguous: " + ", ".join(ends) if ends
+                                                               else f"unknown key{_suggest(key)}"))
+            key = ends[0]
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        out.append((key.split("."), value))
+    return out
+
+
+def load_dpo_config_dict(data: dict[str, Any], overrides: list[str] = (), *, source: str = "config") -> DPORunConfig:
+    """Validate a config mapping after applying ``overrides`` (CLI-style strings)."""
+    if not isinstance(data, dict):
+        raise DPOConfigError(f"{source}: expected a mapping")
+    data = yaml.safe_load(yaml.safe_dump(data))  # deep copy
+    for path, value in parse_overrides(list(overrides)):
+        node = data
+        for p in path[:-1]:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[path[-1]] = value
+    try:
+        return DPORunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, source) from None
+
+
+def load_dpo_config(path: str | Path, overrides: list[str] = ()) -> DPORunConfig:
+    """Read a YAML config and apply ``overrides``; errors name the file and the key."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise DPOConfigError(f"{p}: cannot read the config: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise DPOConfigError(f"{p}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
+    return load_dpo_config_dict(data, overrides, source=str(p))
