@@ -16,8 +16,12 @@ from critic import __version__
 COMMAND_MODULES = [
     "critic.commands.templates",
     "critic.commands.toy",
+    "critic.commands.data",
+    "critic.commands.train",
     "critic.commands.judge",
     "critic.commands.eval",
+    "critic.commands.prefs",
+    "critic.commands.dpo",
 ]
 
 
