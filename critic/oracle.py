@@ -42,7 +42,8 @@ import yaml
 from PIL import Image
 
 from critic.sources.prompt_fields import PromptFields, read_prompt_fields
-from critic.toy_scene import Question, ToyGrade, item_rationale, parse_question
+from critic import toy_rationale
+from critic.toy_scene import ToyGrade, item_rationale, parse_question
 from critic.toy_world import analyse_image, grade_response
 
 TOY_SCALE = (1.0, 10.0)
@@ -83,8 +84,8 @@ class VerdictFormat:
         scale = data.get("scale")
         if kind != "choice" and not (isinstance(scale, list) and len(scale) == 2):
             raise ValueError(f"{where}: a {kind} verdict needs scale: [lo, hi]")
-        if data.get("rationale", "full") not in ("full", "brief"):
-            raise ValueError(f"{where}: rationale must be full or brief")
+        if data.get("rationale", "full") not in ("full", *toy_rationale.STYLES):
+            raise ValueError(f"{where}: rationale must be one of full, {', '.join(toy_rationale.STYLES)}")
         return cls(when=tuple(_norm(w) for w in data.get("when") or ()), kind=kind, verdict=verdict,
                    scale=(float(scale[0]), float(scale[1])) if scale else None,
                    answer=data.get("answer", cls.answer), names=tuple(data.get("names", cls.names)),
@@ -173,24 +174,6 @@ def prompt_text(body: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def brief_fact(q: Question, truth: str) -> str:
-    """The one fact a verdict on question ``q`` rests on, as a sentence.
-
-    >>> brief_fact(parse_question("What colour is the circle?"), "red")
-    'The circle is red.'
-    """
-    if truth == "none":
-        return f"The image has no {q.subject.removeprefix('the ')}."
-    if q.kind == "colour":
-        return f"The {q.shape} is {truth}."
-    if q.kind == "shape":
-        return f"The {q.colour} object is a {truth}."
-    if q.kind == "count":
-        thing = f"{q.colour} object" if q.colour else q.shape
-        return f"There {'is' if truth == '1' else 'are'} {truth} {thing}{'' if truth == '1' else 's'}."
-    return f"The {q.colour} object is to the {truth} of the {q.colour2} object."
-
-
 def _grades(fields: PromptFields, images: Sequence[Image.Image], style: str) -> tuple[list[ToyGrade], str] | None:
     """The toy grades of the response(s) and the rationale, or None when this is no toy prompt."""
     if not images or not fields.question:
@@ -202,8 +185,8 @@ def _grades(fields: PromptFields, images: Sequence[Image.Image], style: str) -> 
     scene = analyse_image(images[0])
     responses = [fields.response] if fields.task == "pointwise" else [fields.response_a, fields.response_b]
     grades = [grade_response(scene, fields.question, r or "") for r in responses]
-    if style == "brief":
-        return grades, brief_fact(q, grades[0].truth)
+    if style in toy_rationale.STYLES:
+        return grades, toy_rationale.rationale(style, q, grades[0].truth, [r or "" for r in responses])
     return grades, item_rationale(scene, fields.question, grades, fields.task or "pointwise")
 
 

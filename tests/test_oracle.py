@@ -30,7 +30,7 @@ N = 24  # items per task and template
 
 def _with_reference(item, images):
     meta = item.meta or {}
-    from critic.oracle import brief_fact
+    from critic.toy_rationale import fact as brief_fact
 
     return item.model_copy(update={"reference": brief_fact(parse_question(item.question), meta["truth"])}), images
 

@@ -13,7 +13,6 @@ paths relative to ``DIR``) and the images under ``DIR``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,59 +20,29 @@ from critic.jsonl import JsonlWriter, read_items
 from critic.records import PairwiseItem, PointwiseItem
 from critic.samples import gold_verdict, make_sample
 from critic.templates import load_template
-from critic.toy_scene import COLOURS, SHAPES
+from critic import toy_rationale
 from critic.toy_world import make_toy, parse_question
 
 TOY_GOLD_SCALE = (1.0, 10.0)
-RATIONALE_STYLES = ("compare", "fact")
+RATIONALE_STYLES = toy_rationale.STYLES
+
+
+def _truth(item: PointwiseItem | PairwiseItem) -> str:
+    truth = (item.meta or {}).get("truth")
+    if truth is None:
+        raise ValueError(f"item {item.id!r} has no meta.truth (not a toy-world item?)")
+    return truth
 
 
 def short_rationale(item: PointwiseItem | PairwiseItem) -> str:
     """The fact the verdict rests on, as the image shows it: ``"The circle is red."``."""
-    meta = item.meta or {}
-    truth = meta.get("truth")
-    if truth is None:
-        raise ValueError(f"item {item.id!r} has no meta.truth (not a toy-world item?)")
-    q = parse_question(item.question)
-    if q.kind == "colour":
-        return f"The {q.shape} is {truth}."
-    if q.kind == "shape":
-        return f"The {q.colour} object is a {truth}."
-    if q.kind == "position":
-        return f"The {q.colour} object is on the {truth}."
-    if q.kind == "count":
-        return f"There {'is' if truth == '1' else 'are'} {truth} {q.subject.removeprefix('the ')}."
-    return f"The answer is {truth}."
-
-
-def _claim(q, response: str, truth: str) -> str:
-    """What a colour-question response claims, judged: ``"says red, right"`` / ``"is about the square"``."""
-    words = re.findall(r"[a-z]+", response.lower())
-    shape = next((w.rstrip("s") for w in words if w.rstrip("s") in SHAPES), None)
-    colour = next((w for w in words if w in COLOURS), None)
-    if shape is not None and shape != q.shape:
-        return f"is about the {shape}"
-    if colour is None:
-        return "gives no colour"
-    return f"says {colour}, {'right' if colour == truth else 'wrong'}"
+    return toy_rationale.fact(parse_question(item.question), _truth(item))
 
 
 def compare_rationale(item: PointwiseItem | PairwiseItem) -> str:
-    """The fact seen in the image, then what each response claims and whether that is right.
-
-    ``"The circle is red. Response A says red, right. Response B is about the square."`` — every
-    step compares words a few tokens apart, so a tiny critic learns it; "Response A/B" is what
-    :func:`critic.swap.swap_rationale` rewrites when a pair is shown swapped. Colour questions only;
-    other kinds get :func:`short_rationale`.
-    """
-    q = parse_question(item.question)
-    fact = short_rationale(item)
-    if q.kind != "colour":
-        return fact
-    truth = (item.meta or {})["truth"]
-    if isinstance(item, PairwiseItem):
-        return f"{fact} Response A {_claim(q, item.response_a, truth)}. Response B {_claim(q, item.response_b, truth)}."
-    return f"{fact} The response {_claim(q, item.response, truth)}."
+    """The fact seen in the image, then what each response claims (:func:`critic.toy_rationale.compare`)."""
+    responses = [item.response] if isinstance(item, PointwiseItem) else [item.response_a, item.response_b]
+    return toy_rationale.compare(parse_question(item.question), _truth(item), responses)
 
 
 def write_items(out_dir: Path, *, task: str, n: int, seed: int, kinds: Sequence[str] = ("colour",),
