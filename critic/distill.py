@@ -27,7 +27,7 @@ from typing import Any
 
 from critic.backends.base import GenRequest, GenResult, SamplingParams
 from critic.cache import JudgeCache
-from critic.judge import Critic, Judgment, Task
+from critic.judge import Critic, Judgment, Task, backend_cache_settings
 from critic.media import MediaError, load_image
 from critic.recipe import TeacherConfig
 from critic.records import PairwiseItem, PointwiseItem
@@ -199,7 +199,7 @@ class Teacher:
             messages = prompt.messages()
             hashes = [self.image_hash(p) for p in paths]
             key = JudgeCache.key(judge=self.backend.judge_id, template=t.hash, messages=messages, images=hashes,
-                                 sampling=self._sampling)
+                                 sampling=self._sampling, **backend_cache_settings(self.backend))
             out.append((Task(item, False, GenRequest(messages=messages, image_hashes=hashes, key=key)), paths))
         return out
 

@@ -163,7 +163,7 @@ class Critic:
         messages = prompt.messages()
         hashes = [image_hash(im) for im in images]
         key = JudgeCache.key(judge=self.backend.judge_id, template=template.hash, messages=messages,
-                             images=hashes, sampling=self.sampling.to_dict())
+                             images=hashes, sampling=self.sampling.to_dict(), **backend_cache_settings(self.backend))
         return Task(item, swapped, GenRequest(messages=messages, images=images, image_hashes=hashes, key=key))
 
     def _judgment(self, task: Task, template: Template, result: GenResult | None) -> Judgment:
@@ -275,6 +275,15 @@ class Critic:
         from critic.ranking import rank
 
         return rank(self, sets, **kw)
+
+
+def backend_cache_settings(backend: Any) -> dict[str, Any]:
+    """What else of the backend changes the answer (image encoding, extra body), for cache keys.
+
+    Empty for backends without such settings, so their keys stay as they were.
+    """
+    fn = getattr(backend, "cache_settings", None)
+    return {"backend": fn()} if callable(fn) else {}
 
 
 def _progress(total: int, desc: str, enabled: bool):

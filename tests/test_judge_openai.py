@@ -136,3 +136,20 @@ def test_rerun_of_failed_requests(items, tmp_path, capsys):
         assert main(args) == 0
         rows, _ = read_records(out, PointwiseJudgment)
         assert [r.score for r in rows] == [90.0, 10.0]
+
+
+def test_image_encoding_settings_are_part_of_the_cache_key(items, tmp_path):
+    """A smaller image limit sends different pixels, so it must not reuse answers cached at another one."""
+    from critic.cache import JudgeCache
+    from critic.judge import Critic
+
+    points, _ = read_records(items / "points.jsonl", PointwiseItem)
+    cache = JudgeCache(tmp_path / "c.sqlite")
+    with ChatServer(content_judge) as srv:
+        for side, sent in ((None, 2), (None, 0), (16, 2)):
+            before = srv.stats.requests
+            opts = {} if side is None else {"max_image_side": side}
+            critic = Critic.from_openai("judge", base_url=srv.base_url, cache=cache, backend_options=opts,
+                                        progress=False)
+            critic.score(points)
+            assert srv.stats.requests - before == sent, side

@@ -224,6 +224,11 @@ class OpenAIBackend:
             kw["seed"] = sampling.seed
         return kw
 
+    def cache_settings(self) -> dict[str, Any]:
+        """Settings besides the prompt and sampling that change the answer: every cache key covers them."""
+        return {"extra_body": self.extra_body,
+                "images": [self.max_image_side, self.max_image_bytes, self.image_format, self.image_detail]}
+
     def cache_key(self, request: GenRequest, sampling: SamplingParams) -> str:
         """``request.key`` if set, else the hash of judge id, messages, image hashes, sampling,
         ``extra_body`` and the image encoding settings."""
@@ -235,8 +240,7 @@ class OpenAIBackend:
             messages=request.messages,
             image_hashes=hashes,
             sampling=sampling.to_dict(),
-            extra_body=self.extra_body,
-            images=[self.max_image_side, self.max_image_bytes, self.image_format, self.image_detail],
+            **self.cache_settings(),
         )
 
     def chat_messages(self, request: GenRequest) -> list[dict[str, Any]]:
