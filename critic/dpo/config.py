@@ -16,20 +16,16 @@ critic.dpo.config.DPOConfigError: x.yaml: dpo.betta: unknown key (did you mean '
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
+
+from critic.typed_config import Schema, Section, TypedConfigError, dotted_keys
 
 
-class DPOConfigError(ValueError):
+class DPOConfigError(TypedConfigError):
     """A config that cannot be used; the message names the file and the key."""
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class PolicySection(Section):
@@ -140,95 +136,22 @@ class DPORunConfig(Section):
         return self.model_dump(mode="json")
 
 
-def _keys(cls: type[BaseModel], prefix: str = "") -> list[str]:
-    out = []
-    for name, f in cls.model_fields.items():
-        out.append(prefix + name)
-        if isinstance(f.annotation, type) and issubclass(f.annotation, Section):
-            out += _keys(f.annotation, prefix + name + ".")
-    return out
+ALL_KEYS = dotted_keys(DPORunConfig)
 
-
-ALL_KEYS = _keys(DPORunConfig)
-
-
-def _suggest(bad: str) -> str:
-    leaf = bad.rsplit(".", 1)[-1]
-    close = difflib.get_close_matches(leaf, [k.rsplit(".", 1)[-1] for k in ALL_KEYS], n=1, cutoff=0.75)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _explain(exc: ValidationError, source: str) -> DPOConfigError:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            lines.append(f"{source}: {loc}: unknown key{_suggest(loc)}")
-        elif err["type"] == "missing":
-            lines.append(f"{source}: {loc}: required key is missing")
-        else:
-            got = err.get("input")
-            lines.append(f"{source}: {loc or '(config)'}: {err['msg']}" + ("" if isinstance(got, dict) else f" (got {got!r})"))
-    return DPOConfigError("\n".join(lines))
+_SCHEMA = Schema(DPORunConfig, ALL_KEYS, DPOConfigError, whole_path_suggestions=False, ambiguous="ambiguous: {keys}",
+                 yaml_problem=False)
 
 
 def parse_overrides(args: list[str]) -> list[tuple[list[str], Any]]:
     """``["--dpo.beta", "0.2", "--rounds=2"]`` → ``[(["dpo", "beta"], 0.2), (["rounds"], 2)]`` (YAML scalars)."""
-    out: list[tuple[list[str], Any]] = []
-    i = 0
-    while i < len(args):
-        tok = args[i]
-        if not tok.startswith("--") or len(tok) < 3:
-            raise DPOConfigError(f"override {tok!r}: expected --key value or --key=value")
-        if "=" in tok:
-            key, raw = tok[2:].split("=", 1)
-            i += 1
-        elif i + 1 < len(args):
-            key, raw = tok[2:], args[i + 1]
-            i += 2
-        else:
-            raise DPOConfigError(f"override {tok}: missing value")
-        key = key.replace("-", "_")
-        if key not in ALL_KEYS:
-            ends = [k for k in ALL_KEYS if k.endswith("." + key)]
-            if len(ends) != 1:
-                raise DPOConfigError(f"override --{key}: " + ("ambiguous: " + ", ".join(ends) if ends
-                                                               else f"unknown key{_suggest(key)}"))
-            key = ends[0]
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            value = raw
-        out.append((key.split("."), value))
-    return out
+    return _SCHEMA.parse_overrides(args)
 
 
 def load_dpo_config_dict(data: dict[str, Any], overrides: list[str] = (), *, source: str = "config") -> DPORunConfig:
     """Validate a config mapping after applying ``overrides`` (CLI-style strings)."""
-    if not isinstance(data, dict):
-        raise DPOConfigError(f"{source}: expected a mapping")
-    data = yaml.safe_load(yaml.safe_dump(data))  # deep copy
-    for path, value in parse_overrides(list(overrides)):
-        node = data
-        for p in path[:-1]:
-            if not isinstance(node.get(p), dict):
-                node[p] = {}
-            node = node[p]
-        node[path[-1]] = value
-    try:
-        return DPORunConfig.model_validate(data)
-    except ValidationError as exc:
-        raise _explain(exc, source) from None
+    return _SCHEMA.load_dict(data, overrides, source=source)
 
 
 def load_dpo_config(path: str | Path, overrides: list[str] = ()) -> DPORunConfig:
     """Read a YAML config and apply ``overrides``; errors name the file and the key."""
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise DPOConfigError(f"{p}: cannot read the config: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise DPOConfigError(f"{p}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
-    return load_dpo_config_dict(data, overrides, source=str(p))
+    return _SCHEMA.load(path, overrides)

@@ -18,20 +18,16 @@ critic.training.config.ConfigError: t.yaml: train.learnig_rate: unknown key (did
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
+
+from critic.typed_config import Schema, Section, TypedConfigError, dotted_keys
 
 
-class ConfigError(ValueError):
+class ConfigError(TypedConfigError):
     """A config that cannot be used; the message names the file and the key."""
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class FreezeConfig(Section):
@@ -150,114 +146,28 @@ SECTIONS: dict[str, type[Section]] = {"model": ModelConfig, "data": DataConfig, 
                                       "eval": EvalSection}
 
 
-def _keys_of(cls: type[BaseModel], prefix: str = "") -> list[str]:
-    out = []
-    for name, f in cls.model_fields.items():
-        out.append(prefix + name)
-        ann = f.annotation
-        if isinstance(ann, type) and issubclass(ann, Section):
-            out += _keys_of(ann, prefix + name + ".")
-    return out
+ALL_KEYS = [k for s, cls in SECTIONS.items() for k in [s, *dotted_keys(cls, s + ".")]]
 
 
-ALL_KEYS = [k for s, cls in SECTIONS.items() for k in [s, *_keys_of(cls, s + ".")]]
+def _tiny_key(key: str) -> bool:
+    """``model.tiny.<field>``: a TinySpec field, checked by ``ModelConfig`` rather than listed in ALL_KEYS."""
+    return key.startswith("model.tiny.") and len(key.split(".")) == 3
 
 
-def _suggest(bad: str) -> str:
-    close = difflib.get_close_matches(bad, ALL_KEYS, n=1, cutoff=0.75)
-    if not close:
-        close = difflib.get_close_matches(bad.rsplit(".", 1)[-1], [k.rsplit(".", 1)[-1] for k in ALL_KEYS], n=1,
-                                          cutoff=0.75)
-    return f" (did you mean {close[0].rsplit('.', 1)[-1]!r}?)" if close else ""
-
-
-def _explain(exc: ValidationError, source: str) -> ConfigError:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            lines.append(f"{source}: {loc}: unknown key{_suggest(loc)}")
-        elif err["type"] == "missing":
-            lines.append(f"{source}: {loc}: required key is missing")
-        else:
-            got = err.get("input")
-            shown = f" (got {got!r})" if not isinstance(got, dict) else ""
-            lines.append(f"{source}: {loc or '(config)'}: {err['msg']}{shown}")
-    return ConfigError("\n".join(lines))
-
-
-def _resolve_key(key: str) -> list[str]:
-    """The dotted path an override names: itself if it exists, else the unique key ending in it."""
-    if key in ALL_KEYS:
-        return key.split(".")
-    matches = [k for k in ALL_KEYS if k.endswith("." + key)]
-    if len(matches) == 1:
-        return matches[0].split(".")
-    if len(matches) > 1:
-        raise ConfigError(f"override --{key}: ambiguous; use one of {', '.join('--' + m for m in matches)}")
-    if key.startswith("model.tiny.") and len(key.split(".")) == 3:
-        return key.split(".")
-    raise ConfigError(f"override --{key}: unknown key{_suggest(key)}")
+_SCHEMA = Schema(TrainConfig, ALL_KEYS, ConfigError, extra_key=_tiny_key, value_before_key=True,
+                 mapping_hint=f" with sections {', '.join(SECTIONS)}")
 
 
 def parse_overrides(args: list[str]) -> list[tuple[list[str], Any]]:
     """``["--a.b", "1", "--c=x"]`` → ``[(["a", "b"], 1), (["c"], "x")]`` (values parsed as YAML scalars)."""
-    out: list[tuple[list[str], Any]] = []
-    i = 0
-    while i < len(args):
-        tok = args[i]
-        if not tok.startswith("--") or len(tok) < 3:
-            raise ConfigError(f"override {tok!r}: expected --key value or --key=value")
-        if "=" in tok:
-            key, raw = tok[2:].split("=", 1)
-            i += 1
-        else:
-            if i + 1 >= len(args):
-                raise ConfigError(f"override {tok}: missing value")
-            key, raw = tok[2:], args[i + 1]
-            i += 2
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            value = raw
-        out.append((_resolve_key(key.replace("-", "_")), value))
-    return out
-
-
-def _set(data: dict[str, Any], path: list[str], value: Any) -> None:
-    node = data
-    for p in path[:-1]:
-        nxt = node.get(p)
-        if not isinstance(nxt, dict):
-            nxt = node[p] = {}
-        node = nxt
-    node[path[-1]] = value
+    return _SCHEMA.parse_overrides(args)
 
 
 def load_config_dict(data: dict[str, Any], overrides: list[str] = (), *, source: str = "config") -> TrainConfig:
     """Validate a config mapping after applying ``overrides`` (CLI-style strings)."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping with sections {', '.join(SECTIONS)}")
-    data = yaml.safe_load(yaml.safe_dump(data))  # a deep copy
-    for path, value in parse_overrides(list(overrides)):
-        _set(data, path, value)
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as exc:
-        raise _explain(exc, source) from None
+    return _SCHEMA.load_dict(data, overrides, source=source)
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
     """Read a YAML config file and apply ``overrides``; errors name the file and the key."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read the config: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    return load_config_dict(data, overrides, source=str(p))
+    return _SCHEMA.load(path, overrides)
