@@ -12,6 +12,7 @@ the oracle and data written directly teach the same thing:
   ``docs/training.md``). "Response A/B" is what :func:`critic.swap.swap_rationale` rewrites when a
   pair is shown swapped. Claims are spelled out for colour questions; other kinds get the fact only.
 
+>>> from critic.toy_scene import parse_question
 >>> q = parse_question("What colour is the circle?")
 >>> fact(q, "red")
 'The circle is red.'
@@ -26,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from critic.toy_scene import COLOURS, SHAPES, Question, parse_question
+from critic.toy_scene import COLOURS, SHAPES, Question, say_main
 
 STYLES = ("fact", "compare")
 
@@ -35,14 +36,8 @@ def fact(q: Question, truth: str) -> str:
     """The one fact a verdict on question ``q`` rests on, as a sentence."""
     if truth == "none":
         return f"The image has no {q.subject.removeprefix('the ')}."
-    if q.kind == "colour":
-        return f"The {q.shape} is {truth}."
-    if q.kind == "shape":
-        return f"The {q.colour} object is a {truth}."
-    if q.kind == "count":
-        thing = f"{q.colour} object" if q.colour else q.shape
-        return f"There {'is' if truth == '1' else 'are'} {truth} {thing}{'' if truth == '1' else 's'}."
-    return f"The {q.colour} object is to the {truth} of the {q.colour2} object."
+    clause = say_main(q, truth)
+    return clause[0].upper() + clause[1:] + "."
 
 
 def claim(q: Question, response: str, truth: str) -> str:

@@ -331,7 +331,8 @@ def _sentences(text: str) -> list[str]:
 # ----------------------------------------------------------------------------------------- grading
 
 
-def _say_main(q: Question, v: str) -> str:
+def say_main(q: Question, v: str) -> str:
+    """The main claim ``v`` about question ``q`` as a lower-case clause: ``"the circle is red"``."""
     if q.kind == "colour":
         return f"the {q.shape} is {v}"
     if q.kind == "shape":
@@ -377,8 +378,8 @@ def grade_response(scene: Scene, question: str, response: str) -> ToyGrade:
         cls, score = ("right", SCORES["right"]) if extra_ok is not False else ("partly", SCORES["partly"])
     else:
         cls, score = "wrong", SCORES["wrong"] if extra_ok else SCORES["wrong"] - 1
-    text = f"The response says {_say_main(q, value)}, which is " + (
-        "correct" if main_ok else f"wrong: {_say_main(q, truth) if truth != 'none' else 'the image has no ' + q.subject}")
+    text = f"The response says {say_main(q, value)}, which is " + (
+        "correct" if main_ok else f"wrong: {say_main(q, truth) if truth != 'none' else 'the image has no ' + q.subject}")
     for (claimed, ok, actual), colour in checks:
         text += f"; it also says {_say_extra(q, claimed, colour)}, which is {'true' if ok else 'false'}"
         if not ok and actual is not None:
@@ -393,7 +394,7 @@ def item_rationale(scene: Scene, question: str, grades: Sequence[ToyGrade], task
     """The gold rationale for an item: what the image shows, what each response says, the verdict."""
     q = parse_question(question)
     truth = grades[0].truth
-    lead = scene.describe() + (f" So {_say_main(q, truth)}." if truth != "none" else "")
+    lead = scene.describe() + (f" So {say_main(q, truth)}." if truth != "none" else "")
     if task == "pointwise":
         return f"{lead} {grades[0].rationale}"
     names = ["Response A", "Response B"] if task == "pairwise" else [f"Candidate {i + 1}" for i in range(len(grades))]

@@ -66,10 +66,10 @@ def _critic(args: argparse.Namespace):
         raise CommandError(f"cannot load the judge: {exc}") from exc
 
 
-def _read_sets(args: argparse.Namespace, summary: Any):
+def _read_kind(args: argparse.Namespace, summary: Any, kind: type, wrong: str, dup: str) -> list:
+    """The records of ``kind`` in ``args.input``, first of each id; every other line is a reported skip."""
     from critic.cli import CommandError
     from critic.jsonl import RecordFileError, read_items
-    from critic.records import CandidateSet
 
     try:
         items, errors = read_items(args.input, strict=args.strict)
@@ -77,16 +77,23 @@ def _read_sets(args: argparse.Namespace, summary: Any):
         raise CommandError(str(exc)) from exc
     for e in errors:
         summary.skip(str(e))
-    sets, seen = [], set()
+    out, seen = [], set()
     for it in items:
-        if not isinstance(it, CandidateSet):
-            summary.skip(f"{args.input}: {it.id}: a {it.task} item, not a candidate set (use `critic judge`)")
+        if not isinstance(it, kind):
+            summary.skip(f"{args.input}: {it.id}: a {it.task} item{wrong}")
         elif it.id in seen:
-            summary.skip(f"{args.input}: {it.id}: duplicate id (only the first set with it is ranked)")
+            summary.skip(f"{args.input}: {it.id}: duplicate id ({dup})")
         else:
             seen.add(it.id)
-            sets.append(it)
-    return sets
+            out.append(it)
+    return out
+
+
+def _read_sets(args: argparse.Namespace, summary: Any):
+    from critic.records import CandidateSet
+
+    return _read_kind(args, summary, CandidateSet, ", not a candidate set (use `critic judge`)",
+                      "only the first set with it is ranked")
 
 
 def _label(args: argparse.Namespace, make_row: Any, noun: str) -> int:
@@ -161,31 +168,17 @@ def _ids_in(*paths: Path) -> set[str]:
 def run_filter(args: argparse.Namespace) -> int:
     from critic.backends.base import BackendFatalError
     from critic.cli import CommandError
-    from critic.jsonl import JsonlWriter, RecordFileError, read_items
+    from critic.jsonl import JsonlWriter
     from critic.records import PointwiseItem
     from critic.summary import JudgeSummary
 
     t0 = time.perf_counter()
     summary = JudgeSummary()
-    try:
-        items, errors = read_items(args.input, strict=args.strict)
-    except RecordFileError as exc:
-        raise CommandError(str(exc)) from exc
-    for e in errors:
-        summary.skip(str(e))
+    items = _read_kind(args, summary, PointwiseItem, "; filter scores single responses", "only the first is scored")
     paths = _filter_paths(args.out)
     done = _ids_in(args.out, paths["dropped"], paths["unscored"])
-    todo, seen = [], set()
-    for it in items:
-        if not isinstance(it, PointwiseItem):
-            summary.skip(f"{args.input}: {it.id}: a {it.task} item; filter scores single responses")
-        elif it.id in seen:
-            summary.skip(f"{args.input}: {it.id}: duplicate id (only the first is scored)")
-        else:
-            seen.add(it.id)
-            if it.id not in done:
-                todo.append(it)
-    summary.resumed = len(seen) - len(todo)
+    todo = [it for it in items if it.id not in done]
+    summary.resumed = len(items) - len(todo)
     critic = _critic(args)
     template = critic.template_for("pointwise", args.judge_template)
     lo, hi = template.scale or (None, None)
