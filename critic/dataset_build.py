@@ -186,6 +186,35 @@ def _dry_run(recipe: Recipe, path: Path, opts: BuildOptions, result: BuildResult
             cache.close()
 
 
+def check_sources(recipe: Recipe, path: Path) -> None:
+    """Every source file and image folder the recipe names must exist, before anything is planned.
+
+    A missing source is the recipe's problem, not a malformed line: it stops the build (and the
+    dry run, whose bill would otherwise leave the source out) with the recipe line, the resolved
+    path and, where the path uses one, the environment variable that is not set.
+    """
+    import os
+    import re
+
+    from critic.recipe import RecipeError, line_of, resolve_path
+
+    problems = []
+    for i, src in enumerate(recipe.sources):
+        for key in ("path", "image_folder"):
+            value = getattr(src, key, None)
+            if not value:
+                continue
+            resolved = resolve_path(path, value)
+            if resolved.exists():
+                continue
+            unset = [v for v in re.findall(r"\$\{?(\w+)", value) if v not in os.environ]
+            why = f" (environment variable {', '.join('$' + v for v in unset)} not set)" if unset else ""
+            line = line_of(path, ("sources", i, key))
+            problems.append(f"{path}{f':{line}' if line else ''}: sources[{i}].{key}: {resolved} does not exist{why}")
+    if problems:
+        raise RecipeError("\n".join(problems))
+
+
 def build_dataset(recipe_path: str | Path, out_dir: str | Path | None, opts: BuildOptions | None = None) -> BuildResult:
     """Build the dataset of ``recipe_path`` into ``out_dir`` (see the module docstring).
 
@@ -196,6 +225,7 @@ def build_dataset(recipe_path: str | Path, out_dir: str | Path | None, opts: Bui
     t0 = time.perf_counter()
     path = Path(recipe_path)
     recipe = _recipe_with_overrides(path, opts)
+    check_sources(recipe, path)
     stats = DatasetStats(recipe=recipe.name, seed=recipe.seed)
     cache_path = _cache_path(recipe, path, opts)
     result = BuildResult(recipe, stats, None, teacher_model=recipe.teacher.model if recipe.uses_teacher else None,

@@ -325,3 +325,19 @@ def test_memory_stays_flat_as_the_dataset_grows(tmp_path):
                               "--no-progress"], capture_output=True, text=True, check=True)
         peaks.append(int(res.stdout.split()[-1]))
     assert peaks[1] < peaks[0] * 1.25, peaks
+
+
+def test_a_missing_source_stops_the_build_and_the_dry_run(tmp_path, capsys, monkeypatch):
+    """A source file that is not there is the recipe's error (line, path, unset variable), never a dropped line."""
+    monkeypatch.delenv("CRITIC_TEST_DATA", raising=False)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": "r", "templates": {"llava_critic_pointwise": 1},
+        "sources": [{"kind": "jsonl", "path": "$CRITIC_TEST_DATA/items.jsonl", "target": "teacher_judge"}],
+        "teacher": {"model": "gpt-4o"}}, sort_keys=False))
+    for extra in (["--dry-run"], ["--out", str(tmp_path / "out")]):
+        assert main(["data", "build", str(recipe), *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"{recipe}:" in err and "sources[0].path" in err and "does not exist" in err, err
+        assert "$CRITIC_TEST_DATA not set" in err, err
+    assert not (tmp_path / "out").exists()
