@@ -14,7 +14,6 @@ beyond what a few DPO steps teach a 1M-parameter model, so the rest is the colou
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
@@ -45,51 +44,11 @@ def write_prompts(folder: Path, n: int, seed: int) -> Path:
     return folder / "items.jsonl"
 
 
-def sft_policy(out: Path, *, steps: int, off_topic: float = 0.65, lr: float = 2e-3, batch: int = 16, seed: int = 0):
-    """A tiny LLaVA trained on toy answers of mixed quality (prompt and padding tokens masked)."""
-    import torch
+def sft_policy(out: Path, *, steps: int, off_topic: float = 0.65, seed: int = 0):
+    """A tiny LLaVA trained on toy answers of mixed quality to circle questions (``critic toy policy``)."""
+    from critic.toy_policy import sft_toy_policy
 
-    from critic.dpo.pairs import answer_messages, prompt_messages
-    from critic.hf_loading import load_model, load_processor
-    from critic.tiny_models import make_tiny
-
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    folder = make_tiny(out, family="llava", seed=seed)
-    model, proc = load_model(folder, dtype="float32"), load_processor(folder)
-    model.train()
-    examples = []
-    for cs, imgs in circle_sets(600, 100 + seed):
-        prompt = proc.apply_chat_template(prompt_messages(cs.question, 1), add_generation_prompt=True, tokenize=False)
-        n_prompt = proc(text=[prompt], images=[imgs], return_tensors="pt")["input_ids"].shape[1]
-        for answer in cs.candidates:
-            if rng.random() < off_topic:
-                answer = answer.replace("circle", rng.choice(["square", "triangle"]))
-            full = proc.apply_chat_template(prompt_messages(cs.question, 1) + answer_messages(answer), tokenize=False)
-            enc = proc(text=[full], images=[imgs], return_tensors="pt")
-            labels = enc["input_ids"][0].clone()
-            labels[:n_prompt] = -100
-            examples.append((enc["input_ids"][0], labels, enc["pixel_values"][0]))
-    pad = proc.tokenizer.pad_token_id
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    for _ in range(steps):
-        rows = rng.sample(examples, batch)
-        width = max(len(r[0]) for r in rows)
-        ids = torch.full((batch, width), pad)
-        labels = torch.full((batch, width), -100)
-        mask = torch.zeros((batch, width), dtype=torch.long)
-        for i, (a, b, _) in enumerate(rows):
-            ids[i, : len(a)], labels[i, : len(b)], mask[i, : len(a)] = a, b, 1
-        loss = model(input_ids=ids, attention_mask=mask, pixel_values=torch.stack([r[2] for r in rows]),
-                     labels=labels).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.eval()
-    model.save_pretrained(folder)
-    proc.save_pretrained(folder)
-    model.generation_config.save_pretrained(folder)
-    return folder
+    return sft_toy_policy(out, steps=steps, off_topic=off_topic, seed=seed, shapes=("circle",))
 
 
 @pytest.fixture()

@@ -46,6 +46,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--patch-size", type=int, default=8)
     model.set_defaults(func=run_model)
 
+    policy = toy_sub.add_parser(
+        "policy", help="a tiny policy fine-tuned to answer toy colour questions (for `critic dpo` on CPU)",
+        description="Fine-tune a tiny LLaVA on toy answers of mixed quality (right and wrong colours, some about "
+        "another shape), so that its samples differ and a critic can rank them: a random-initialised policy writes "
+        "no answer and gives iterative DPO no pair to learn from.",
+    )
+    policy.add_argument("--out", type=Path, required=True, help="output folder")
+    policy.add_argument("--steps", type=int, default=150, help="fine-tuning steps of 16 answers (default 150)")
+    policy.add_argument("--off-topic", type=float, default=0.65, help="share of answers about another shape")
+    policy.add_argument("--seed", type=int, default=0)
+    policy.set_defaults(func=run_policy)
+
     teacher = toy_sub.add_parser(
         "teacher", help="serve the oracle teacher (an OpenAI-compatible judge that reads toy images)",
         description="Serve chat completions on HOST:PORT/v1 answered by the oracle teacher: it decodes the toy "
@@ -96,4 +108,15 @@ def run_teacher(args: argparse.Namespace) -> int:
 
     serve_forever(oracle_answer, args.host, args.port, faults_from_args(args), args.latency,
                   api_key=args.api_key, models=args.model)
+    return 0
+
+
+def run_policy(args: argparse.Namespace) -> int:
+    from critic.cli import CommandError
+    from critic.toy_policy import sft_toy_policy
+
+    if args.steps < 1 or not 0 <= args.off_topic <= 1:
+        raise CommandError("--steps must be positive and --off-topic in [0, 1]")
+    out = sft_toy_policy(args.out, steps=args.steps, off_topic=args.off_topic, seed=args.seed)
+    print(f"wrote a tiny toy policy ({args.steps} fine-tuning steps) to {out}")
     return 0
