@@ -14,6 +14,7 @@ from critic import __version__
 
 # Order here is the order in `critic --help`.
 COMMAND_MODULES = [
+    "critic.commands.quickstart",
     "critic.commands.templates",
     "critic.commands.toy",
     "critic.commands.data",

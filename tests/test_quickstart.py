@@ -1,0 +1,84 @@
+"""`critic quickstart`: the whole pipeline, stage by stage, through the real commands.
+
+The default-run test uses a small recipe and a few training steps: every stage runs, every output
+exists, the summary is honest about the bar, and a second run reuses the teacher cache, the
+checkpoint and the judge cache. The slow test is the real thing: the shipped recipe and config
+must meet the learnability bar in under five minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from critic.assets import asset_dir
+from critic.cli import main
+
+
+def _small_recipe(tmp_path: Path, n: int = 40) -> Path:
+    recipe = yaml.safe_load((asset_dir("data_recipes") / "toy.yaml").read_text())
+    for src in recipe["sources"]:
+        src["n"] = n
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_quickstart_runs_every_stage_and_reuses_on_the_second_run(tmp_path, capsys):
+    out = tmp_path / "qs"
+    argv = ["quickstart", "--out", str(out), "--n-heldout", "6", "--candidate-sets", "2", "--k", "3",
+            "--recipe", str(_small_recipe(tmp_path)), "--no-progress", "--", "--train.max_steps", "3"]
+    rc = main(argv)
+    text = capsys.readouterr()
+    assert rc == 1, text.out  # three steps cannot meet the bar, and the exit status says so
+    assert "learnability bar" in text.out and "NOT met" in text.out
+    for stage in ("[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]", "$ critic data build", "$ critic train",
+                  "$ critic judge", "$ critic eval", "$ critic label-pairs"):
+        assert stage in text.err, stage
+    summary = json.loads((out / "quickstart.json").read_text())
+    assert [s["name"] for s in summary["stages"]][:3] == ["toy-world items",
+                                                          "build the critic dataset through the oracle teacher",
+                                                          "train a tiny critic"]
+    for rel in ("data/train.jsonl", "data/stats.json", "data/card.md", "critic/critic.json", "judgments.jsonl",
+                "report/report.json", "report/report.md", "pairs.jsonl.rankings.jsonl"):
+        assert (out / rel).is_file(), rel
+    stats = json.loads((out / "data/stats.json").read_text())
+    assert stats["teacher"]["calls"] == 80 and stats["teacher"]["failed_count"] == 0
+    n_judgments = sum(1 for _ in (out / "judgments.jsonl").open())
+    assert n_judgments == 6 * 2 + 6  # pairwise in both orders, pointwise once
+    report = json.loads((out / "report/report.json").read_text())
+    assert report["pairwise"]["n_items"] == 6 and report["pointwise"]["n"] >= 0
+
+    rc2 = main(argv)
+    again = capsys.readouterr()
+    assert rc2 == 1
+    assert "reusing" in again.err and "train a tiny critic reused" in again.out
+    assert "(80 from the cache, 0 sent)" in again.out  # no teacher call is sent twice
+    assert "18 from cache" in again.out  # nor a judge request: same checkpoint fingerprint
+    assert sum(1 for _ in (out / "judgments.jsonl").open()) == n_judgments
+
+
+def test_quickstart_rejects_bad_sizes(capsys, tmp_path):
+    assert main(["quickstart", "--out", str(tmp_path), "--k", "1"]) == 2
+    assert "--k at least 2" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quickstart_meets_the_learnability_bar_within_five_minutes(tmp_path, capsys):
+    out = tmp_path / "qs"
+    rc = main(["quickstart", "--out", str(out), "--no-progress"])
+    text = capsys.readouterr().out
+    summary = json.loads((out / "quickstart.json").read_text())
+    load = os.getloadavg()[0]
+    assert rc == 0 and summary["meets_bar"], text
+    h = summary["headline"]
+    assert h["pairwise.accuracy_without_ties"] >= 0.9 and h["pointwise.pearson"] >= 0.8, h
+    assert summary["wall_s"] <= 300, f"{summary['wall_s']:.0f} s (1-minute load average {load:.1f})"
+    rc2 = main(["quickstart", "--out", str(out), "--no-progress"])
+    again = json.loads((out / "quickstart.json").read_text())
+    assert rc2 == 0 and again["headline"] == h
+    assert again["wall_s"] < summary["wall_s"] / 3
