@@ -41,8 +41,8 @@ from typing import Any
 import yaml
 from PIL import Image
 
-from critic.sources.prompt_fields import PromptFields, read_prompt_fields
 from critic import toy_rationale
+from critic.sources.prompt_fields import PromptFields, read_prompt_fields
 from critic.toy_scene import ToyGrade, item_rationale, parse_question
 from critic.toy_world import analyse_image, grade_response
 

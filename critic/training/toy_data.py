@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from critic import toy_rationale
 from critic.jsonl import JsonlWriter, read_items
 from critic.records import PairwiseItem, PointwiseItem
 from critic.samples import gold_verdict, make_sample
 from critic.templates import load_template
-from critic import toy_rationale
 from critic.toy_world import make_toy, parse_question
 
 TOY_GOLD_SCALE = (1.0, 10.0)
