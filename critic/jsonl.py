@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,13 +56,44 @@ def _validation_errors(path: str, line: int, exc: ValidationError) -> list[Recor
     return out
 
 
-def _resolve_images(data: dict[str, Any], base: Path) -> None:
+def _resolve_path(base: Path, p: str, dirs: dict[str, str]) -> str:
+    """``str((base / p).resolve())`` for a relative ``p``.
+
+    ``resolve()`` costs an ``lstat`` per component of the whole path; here a folder is resolved
+    once (``dirs`` remembers it for the reader) and each file costs one ``lstat``. Resolving the
+    folder and then its file name, which is not a symlink, gives the same path; a file that is a
+    symlink, an odd last part (``..``, ``.``, a trailing slash) or a folder that fails to resolve
+    (a symlink loop raises) takes the ``resolve()`` road.
+    """
+    head, name = os.path.split(p)
+    if os.name == "posix" and name not in ("", ".", ".."):
+        real = dirs.get(head)
+        if real is None:
+            try:
+                real = str((base / head).resolve())
+            except (OSError, RuntimeError):
+                real = None
+            else:
+                dirs[head] = real
+        if real is not None:
+            full = os.path.join(real, name)
+            try:
+                link = stat.S_ISLNK(os.lstat(full).st_mode)
+            except OSError:  # missing, say: resolve() keeps such a name as it is too
+                link = False
+            if not link:
+                return full
+    return str((base / p).resolve())
+
+
+def _resolve_images(data: dict[str, Any], base: Path, dirs: dict[str, str] | None = None) -> None:
     images = data.get("images")
     if isinstance(images, str):
         images = data["images"] = [images]
     if isinstance(images, list):
+        dirs = {} if dirs is None else dirs
         data["images"] = [
-            str(p) if not isinstance(p, str) or os.path.isabs(p) else str((base / p).resolve()) for p in images
+            str(p) if not isinstance(p, str) or os.path.isabs(p) else _resolve_path(base, p, dirs) for p in images
         ]
 
 
@@ -94,6 +126,7 @@ class JsonlReader(Generic[T]):
         except OSError as exc:
             raise RecordFileError(RecordError(name, 0, "(file)", exc.strerror or str(exc))) from exc
         base = path.parent.resolve()
+        dirs: dict[str, str] = {}  # resolved image folders, for _resolve_images
         with fh:
             for lineno, line in enumerate(fh, start=1):
                 self.n_lines = lineno
@@ -108,7 +141,7 @@ class JsonlReader(Generic[T]):
                     self._fail(RecordError(name, lineno, "(record)", f"expected a JSON object, got {type(data).__name__}"))
                     continue
                 if self.resolve_images:
-                    _resolve_images(data, base)
+                    _resolve_images(data, base, dirs)
                 cls = self.record_type if isinstance(self.record_type, type) else self.record_type(data)
                 try:
                     yield cls.model_validate(data)

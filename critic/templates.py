@@ -23,7 +23,7 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -46,7 +46,28 @@ RESERVED = frozenset({"question", "response", "response_a", "response_b", "refer
                       "score_a", "score_b", "scale_min", "scale_max"})
 _HEADER_RE = re.compile(r"\A\ufeff?\s*\{#-{3}[ \t]*\n(?P<yaml>.*?)\n[ \t]*-{3}#\}", re.S)
 _UNDEFINED_RE = re.compile(r"^'([^']+)' is undefined$")
+# An image slot in rendered text: NUL, the render's nonce (``secrets.token_hex(8)``), ":", index, NUL.
+# Compiled once; :func:`_slots` keeps only the matches carrying the current render's nonce. (Compiling
+# a pattern with the nonce inside, fresh every render, missed ``re``'s cache: most of a render's cost.)
+_SLOT_RE = re.compile("\x00([0-9a-f]{16}):(\\d+)\x00")
 _EXAMPLE_RATIONALE = "Example rationale."
+
+
+def _slots(text: str, nonce: str) -> Iterator[re.Match[str]]:
+    """This render's image slots in ``text``, left to right (the index is group 2): the same matches
+    as ``finditer`` of a pattern with ``nonce`` written into it, without compiling one per render.
+
+    A match carrying another nonce (forged by a value) is no slot; the search resumes one character
+    after its start, so it cannot swallow the NUL that opens a real slot right behind it.
+    """
+    pos = 0
+    search = _SLOT_RE.search
+    while (m := search(text, pos)) is not None:
+        if m.group(1) == nonce:
+            yield m
+            pos = m.end()
+        else:
+            pos = m.start() + 1
 
 
 class TemplateError(ValueError):
@@ -188,7 +209,6 @@ class Template:
         nonce = secrets.token_hex(8)
         while nonce in user_text:  # cannot happen in practice; guarantees values cannot forge a slot
             nonce = secrets.token_hex(8)
-        slot = re.compile(f"\x00{nonce}:(\\d+)\x00")
         placed: list[int] = []
 
         def image(i: int) -> str:
@@ -208,15 +228,20 @@ class Template:
         system = None
         if self.has_system:
             system = self._render_block("system", values).strip() or None
-            if system and slot.search(system):
+            if system and next(_slots(system, nonce), None) is not None:
                 raise TemplateError(f"{self._where()}: images cannot be placed in the system block")
-        pieces = slot.split(self._render_block("prompt", values))
+        rendered = self._render_block("prompt", values)
         parts: list[dict[str, Any]] = []
-        for k, piece in enumerate(pieces):
-            if k % 2:
-                parts.append({"type": "image", "index": int(piece)})
-            elif piece.strip():
-                parts.append({"type": "text", "text": piece.strip()})
+        start = 0
+        for m in _slots(rendered, nonce):  # the text between slots, and each slot's image
+            piece = rendered[start:m.start()].strip()
+            if piece:
+                parts.append({"type": "text", "text": piece})
+            parts.append({"type": "image", "index": int(m.group(2))})
+            start = m.end()
+        piece = rendered[start:].strip()
+        if piece:
+            parts.append({"type": "text", "text": piece})
         unplaced = [{"type": "image", "index": i} for i in range(n) if i not in placed]
         return Prompt(system=system, parts=unplaced + parts)
 

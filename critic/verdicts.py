@@ -157,13 +157,23 @@ def _norm_token(s: str) -> str:
 
 def _normalize(text: str) -> tuple[str, list[int], bytearray]:
     """Drop markdown markup; return the text, a map from its indices to the original, the dropped mask."""
-    removed = bytearray(len(text))
+    # Built a run at a time, not a character at a time: the kept text between two markup matches is one
+    # slice of ``text`` and one ``range`` of indices (matches never overlap, so the runs are the rest).
+    n = len(text)
+    removed = bytearray(n)
+    chunks: list[str] = []
+    idx: list[int] = []
+    kept = 0  # start of the current run of kept characters
     for m in _MARKUP.finditer(text):
-        removed[m.start():m.end()] = b"\x01" * (m.end() - m.start())
-    idx = [i for i in range(len(text)) if not removed[i]]
-    norm = "".join(text[i] for i in idx)
-    idx.append(len(text))
-    return norm, idx, removed
+        start, end = m.span()
+        removed[start:end] = b"\x01" * (end - start)
+        if start > kept:
+            chunks.append(text[kept:start])
+            idx.extend(range(kept, start))
+        kept = end
+    chunks.append(text[kept:])
+    idx.extend(range(kept, n + 1))  # the last run, then len(text) for an end one past the last character
+    return "".join(chunks), idx, removed
 
 
 def _compile(src: Any, where: str, groups: list[str], flags: int, macros: bool = False) -> re.Pattern[str]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 
 import pytest
 
-from critic.backends.base import GenResult
+from critic.backends.base import GenResult, SamplingParams
 from critic.cache import JudgeCache
 
 
@@ -17,6 +18,18 @@ def test_key_is_canonical():
     assert a != JudgeCache.key(
         model="m2", sampling={"temperature": 0.0, "top_p": 1.0}, messages=[{"role": "user"}]
     )
+
+
+def test_sampling_keys_do_not_move():
+    """Users' caches are keyed by these bytes: SamplingParams.to_dict() is asdict() written out."""
+    s = SamplingParams(max_new_tokens=7, temperature=0.5, top_p=0.9, seed=11)
+    assert list(s.to_dict().items()) == list(dataclasses.asdict(s).items())
+    assert list(SamplingParams().to_dict().items()) == list(dataclasses.asdict(SamplingParams()).items())
+    messages = [{"role": "user", "content": [{"type": "text", "text": "q"}]}]
+    assert JudgeCache.key(judge="j", template="h", messages=messages, images=["ab"], sampling=s.to_dict()) == \
+        "040c61113a74d884ec6a71fd567fb264ac8e82834e562ea53914b0b970b05916"
+    assert JudgeCache.key(sampling=SamplingParams()) == \
+        "b912e8a430dd788030e45d9c9b7ba9ffce55144c62e7118e4698160d7793e2d7"
 
 
 def test_round_trip(tmp_path):

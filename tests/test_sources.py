@@ -139,6 +139,28 @@ def test_vlrewardbench_layout(tmp_path):
                                                                                ("4", "missing image")]
 
 
+def test_jsonl_image_paths_resolve_symlinks_like_path_resolve(tmp_path):
+    """The reader resolves a folder once per file, not each path; the result must stay resolve()'s."""
+    from critic.jsonl import read_items
+
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    (data / "images").mkdir(parents=True)
+    (elsewhere / "sub").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(data / "images" / "a.png")
+    (data / "linkdir").symlink_to(elsewhere / "sub", target_is_directory=True)  # a symlinked folder
+    (data / "images" / "filelink.png").symlink_to("a.png")  # a symlinked file (the HF hub's layout)
+    (data / "images" / "dangling.png").symlink_to("nope.png")
+    rels = ["images/a.png", "./images//a.png", "linkdir/a.png", "linkdir/../sib.png", "images/filelink.png",
+            "images/dangling.png", "missing/x.png", "images/a.png/x", "images/", "..", "a.png"]
+    (data / "items.jsonl").write_text("".join(
+        json.dumps({"id": str(i), "question": "q", "response": "r", "images": [p, p]}) + "\n"
+        for i, p in enumerate(rels)))
+    items, errors = read_items(data / "items.jsonl")
+    assert not errors
+    assert [it.images for it in items] == [[str((data.resolve() / p).resolve())] * 2 for p in rels]
+    assert items[3].images[0] == str((elsewhere / "sib.png").resolve())  # "..": the symlink's parent
+
+
 def _llava_rows():
     point = ("<image>\nGiven an image and a corresponding question, please serve as an unbiased and fair judge to "
              "evaluate the quality of the answer provided by a Large Multimodal Model (LMM). Score the response out "
