@@ -58,6 +58,12 @@ class OracleInProcess:
     def __init__(self, cache, pool) -> None:
         self.judge_id, self.model, self.cache, self.pool = "openai:oracle", "oracle", cache, pool
 
+    def cache_settings(self):
+        """What the real teacher backend adds to every cache key (the recipe's default image encoding)."""
+        from critic.backends.openai_compat import OpenAIBackend
+
+        return OpenAIBackend("oracle", base_urls=["http://127.0.0.1:9/v1"], api_key="unused").cache_settings()
+
     def stream(self, requests, sampling):
         from critic.backends.base import GenResult
 
