@@ -152,6 +152,7 @@ def test_extractor_on_a_sample():
 TEACHER = "critic toy teacher --port 8000"
 TOY_BUILD = "critic data build data_recipes/toy.yaml --out runs/toy-data"
 LC113K_DRY_RUN = "critic data build data_recipes/llava_critic_113k.yaml --out runs/lc113k --dry-run"
+LC113K_BUILD = "critic data build data_recipes/llava_critic_113k.yaml --out runs/lc113k"
 CANDS = "critic toy make --task candidates --n 32 --out runs/cands"
 ORACLE_FLAGS = "--judge-backend openai --judge-model oracle --judge-base-url http://127.0.0.1:8000/v1"
 LABEL_PAIRS = f"critic label-pairs --input runs/cands/items.jsonl --out runs/pairs.jsonl {ORACLE_FLAGS}"
@@ -172,7 +173,8 @@ EVAL = "critic eval --gold items.jsonl --judgments judgments.jsonl --out report/
 EVAL_BENCH = ("critic eval-bench vl_rewardbench --data VL_RewardBench/data --out runs/vlrb --judge-backend openai "
               "--judge-model lmms-lab/llava-critic-7b --judge-base-url http://gpu1:8000/v1")
 TRAIN_TOY = "critic train train/toy.yaml"
-TRAIN_TOY_OVERRIDES = "critic train train/toy.yaml --train.learning_rate 3e-4 --data.packing false"
+TRAIN_TOY_OVERRIDES = ("critic train train/toy.yaml --train.learning_rate 3e-4 --data.packing false "
+                       "--train.output_dir runs/toy_critic_b")
 TRAIN_OV_05B = "critic train train/llava_ov_0.5b.yaml --data.train runs/lc113k/train.jsonl"
 TRAIN_OV_7B_ZERO3 = ("accelerate launch --config_file train/accelerate/deepspeed_zero3.yaml -m critic.cli train "
                      "train/llava_ov_7b.yaml")
@@ -194,6 +196,7 @@ COVERAGE = {
     TOY_BUILD: ("test_toy_data_build",),
     LC113K_DRY_RUN: ("test_lc113k_dry_run_needs_its_source_files", "test_lc113k_dry_run_without_its_data_is_a_clear_error",
                      "test_lc113k_dry_run_with_its_sources", "test_lc113k_dry_run_with_a_source_file_missing"),
+    LC113K_BUILD: ("test_lc113k_build_with_a_stand_in_teacher",),
     TRAIN_TOY: ("test_train_toy",),
     TRAIN_TOY_OVERRIDES: ("test_train_toy_with_overrides",),
     TRAIN_OV_05B: ("test_train_llava_ov_05b",),
@@ -664,6 +667,33 @@ def test_lc113k_dry_run_with_a_source_file_missing(readme, tmp_path, isolated_en
     assert res.rc == 2 and res.exc is None and "pointwise_items.jsonl" in res.err, res.why()
 
 
+def test_lc113k_build_with_a_stand_in_teacher(readme, tmp_path, isolated_env):
+    """As written, with the GPT-4o teacher replaced by the oracle behind $OPENAI_BASE_URL (the key it needs from
+    $OPENAI_API_KEY) and $LLAVA_CRITIC_DATA pointing at a few source rows: every layout is written."""
+    from critic.chat_server import ChatServer
+    from critic.oracle import oracle_answer
+
+    cmd = the(readme, LC113K_BUILD)
+    data = tmp_path / "lcdata"
+    _write_lc113k_sources(data)
+    with ChatServer(oracle_answer, api_key="sk-test") as srv:
+        isolated_env.setenv("LLAVA_CRITIC_DATA", str(data))
+        isolated_env.setenv("OPENAI_BASE_URL", srv.base_url)
+        isolated_env.setenv("OPENAI_API_KEY", "sk-test")
+        try:
+            res = run_critic(absolute_assets(cmd.argv), tmp_path, cmd)
+        finally:
+            for var in ("LLAVA_CRITIC_DATA", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+                isolated_env.delenv(var)
+        assert srv.stats.requests >= 9
+    assert res.ok(), res.why()
+    out = tmp_path / "runs" / "lc113k"
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["teacher"]["failed_count"] == 0 and stats["samples"]["total"] >= 3, stats["drops"]
+    assert (out / "card.md").is_file() and (out / "hf").is_dir() and list((out / "llava").glob("*.json"))
+    assert "sk-test" not in "".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.suffix in (".json", ".jsonl", ".md"))
+
+
 def test_label_pairs(offline):
     assert offline.result(CANDS).ok()
     res = offline.result(LABEL_PAIRS)
@@ -884,9 +914,9 @@ def test_train_toy(readme, offline, toy_critic):
 
 def test_train_toy_with_overrides(readme, offline, toy_small):
     cmd = the(readme, TRAIN_TOY_OVERRIDES)
-    out = offline.work / "runs" / "toy_critic_overrides"  # train/toy.yaml's own output_dir holds a run already
-    res = run_critic([*absolute_assets(cmd.argv), "--data.train", str(toy_small), "--train.output_dir", str(out),
-                      *STEP_CAP], offline.work, cmd)
+    out = offline.work / "runs" / "toy_critic_b"  # the README's own output_dir: toy.yaml's holds a run already
+    assert not out.exists()
+    res = run_critic([*absolute_assets(cmd.argv), "--data.train", str(toy_small), *STEP_CAP], offline.work, cmd)
     assert res.ok(), res.why()
     meta = _trained(out, 2)
     assert meta["train_config"]["train"]["learning_rate"] == 3e-4
