@@ -271,3 +271,20 @@ def write_records(path: str | Path, records: list[BaseModel] | Iterator[BaseMode
             w.write(r)
             n += 1
     return n
+
+
+def ids_in(*paths: str | Path) -> set[str]:
+    """The ``id`` of every readable line of the files that exist (resume bookkeeping).
+
+    A torn or malformed line is skipped: the record it would have named is simply redone.
+    """
+    ids: set[str] = set()
+    for path in map(Path, paths):
+        if path.exists():
+            with path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        ids.add(str(json.loads(line)["id"]))
+                    except (ValueError, KeyError, TypeError):
+                        continue
+    return ids

@@ -151,18 +151,9 @@ def _filter_paths(out: Path) -> dict[str, Path]:
 
 
 def _ids_in(*paths: Path) -> set[str]:
-    import json
+    from critic.jsonl import ids_in
 
-    ids: set[str] = set()
-    for path in paths:
-        if path.exists():
-            with path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        ids.add(str(json.loads(line)["id"]))
-                    except (ValueError, KeyError, TypeError):
-                        continue
-    return ids
+    return ids_in(*paths)
 
 
 def run_filter(args: argparse.Namespace) -> int:

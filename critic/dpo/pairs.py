@@ -132,16 +132,9 @@ def side_paths(out: Path) -> dict[str, Path]:
 
 def labelled_ids(out: Path) -> set[str]:
     """Ids of sets already labelled: ranked (pair or no pair) or present in the pairs file."""
-    ids: set[str] = set()
-    for path in (side_paths(out)["rankings"], out):
-        if path.exists():
-            with path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        ids.add(str(json.loads(line)["id"]))
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a torn last line: that set is redone
-    return ids
+    from critic.jsonl import ids_in
+
+    return ids_in(side_paths(out)["rankings"], out)  # a torn last line: that set is redone
 
 
 @dataclass
