@@ -46,7 +46,7 @@ class QuickstartError(RuntimeError):
 
 @dataclass
 class QuickstartOptions:
-    """What the quickstart makes and where. Defaults meet :data:`BAR` in about 4 minutes on 2 cores."""
+    """What the quickstart makes and where. Defaults meet :data:`BAR` in about 4.5 minutes on 2 cores (BENCHMARKS.md)."""
 
     out: Path = Path("runs/quickstart")
     n_heldout: int = 200
