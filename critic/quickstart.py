@@ -132,16 +132,22 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _run(name: str, argv: Sequence[str], stages: list[StageResult], *, step: int) -> None:
+def _call(argv: Sequence[str], what: str) -> str:
     """Run one ``critic`` command in this process; a non-zero status stops the quickstart."""
     from critic.cli import main
 
     command = "critic " + " ".join(argv)
-    _say(f"\n[{step}/6] {name}\n  $ {command}")
-    t0 = time.perf_counter()
     rc = main(list(argv))
     if rc != 0:
-        raise QuickstartError(f"stage {step} ({name}) failed with status {rc}; re-run it by hand: {command}")
+        raise QuickstartError(f"{what} failed with status {rc}; re-run it by hand: {command}")
+    return command
+
+
+def _run(name: str, argv: Sequence[str], stages: list[StageResult], *, step: int) -> None:
+    """One stage: say what runs, run it, record its time."""
+    _say(f"\n[{step}/6] {name}\n  $ critic {' '.join(argv)}")
+    t0 = time.perf_counter()
+    command = _call(argv, f"stage {step} ({name})")
     stages.append(StageResult(name, command, time.perf_counter() - t0))
 
 
@@ -169,11 +175,7 @@ def _heldout(out: Path, opts: QuickstartOptions, stages: list[StageResult]) -> d
                 "--kinds", "colour", "--one-claim", "--out", str(folder)]
         if task == "candidates":
             argv += ["--k", str(opts.k)]
-        commands.append("critic " + " ".join(argv))
-        from critic.cli import main
-
-        if main(argv) != 0:
-            raise QuickstartError(f"stage 1 failed: {commands[-1]}")
+        commands.append(_call(argv, "stage 1 (toy-world items)"))
     both = out / "heldout" / "items.jsonl"
     with JsonlWriter(both, relative_to=both.parent) as writer:  # one file, both tasks: one judge run
         for task in ("pairwise", "pointwise"):
