@@ -90,11 +90,13 @@ def _free_port() -> int:
 class OracleProcess:
     """``critic toy teacher`` in a child process on a free loopback port (the GPT-4o stand-in)."""
 
-    def __init__(self) -> None:
+    def __init__(self, log: Path) -> None:
         self.port = _free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "critic.cli", "toy", "teacher", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.log = log
+        with log.open("wb") as fh:  # a file, not a pipe: nobody reads a pipe while the build runs, and a full one blocks
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "critic.cli", "toy", "teacher", "--port", str(self.port)],
+                stdout=subprocess.DEVNULL, stderr=fh)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -102,8 +104,8 @@ class OracleProcess:
                     return
             except OSError:
                 if self.proc.poll() is not None:
-                    err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                    raise QuickstartError(f"the oracle teacher exited at start-up: {err.strip()[-500:]}") from None
+                    err = self.log.read_text(errors="replace").strip()[-500:]
+                    raise QuickstartError(f"the oracle teacher exited at start-up (log: {self.log}): {err}") from None
                 if time.monotonic() > deadline:
                     self.close()
                     raise QuickstartError("the oracle teacher did not answer within 60 s") from None
@@ -245,7 +247,7 @@ def run_quickstart(opts: QuickstartOptions) -> QuickstartResult:
 
     recipe = opts.recipe or asset_dir("data_recipes") / "toy.yaml"
     data_dir = out / "data"
-    with OracleProcess() as oracle:
+    with OracleProcess(cache / "teacher.log") as oracle:
         _say(f"\noracle teacher (a GPT-4o stand-in that reads the pixels) listening on {oracle.base_url}")
         _run("build the critic dataset through the oracle teacher",
              ["data", "build", str(recipe), "--out", str(data_dir), "--teacher-base-url", oracle.base_url,
