@@ -41,7 +41,7 @@ from critic.dataset_worker import (
 )
 from critic.dataset_writers import ImageStore, SampleWriter, Staging, write_hf
 from critic.distill import Estimate, Teacher, default_cache_path
-from critic.recipe import TEACHER_MODES, Recipe, load_recipe, resolve_path
+from critic.recipe import TEACHER_MODES, Recipe, TeacherConfig, load_recipe, resolve_path
 from critic.sources import open_source
 from critic.templates import load_template
 
@@ -109,6 +109,23 @@ def _progress(enabled: bool, desc: str) -> Any:
     return tqdm(desc=desc, unit="item", disable=not enabled, dynamic_ncols=True)
 
 
+def worker_share(teacher: TeacherConfig, num_proc: int) -> TeacherConfig:
+    """One worker's part of the recipe's teacher limits, which hold for the whole build.
+
+    ``concurrency`` is divided rounding up, ``rpm`` and ``tpm`` rounding down (never below 1), so N
+    workers together stay within the provider's limits.
+
+    >>> t = worker_share(TeacherConfig(model="gpt-4o", concurrency=16, rpm=5000, tpm=2_000_001), 3)
+    >>> t.concurrency, t.rpm, t.tpm
+    (6, 1666, 666667)
+    >>> worker_share(TeacherConfig(model="m", concurrency=4), 2).rpm is None
+    True
+    """
+    share = {"concurrency": math.ceil(teacher.concurrency / num_proc)}
+    share.update({k: max(1, v // num_proc) for k in ("rpm", "tpm") if (v := getattr(teacher, k))})
+    return teacher.model_copy(update=share)
+
+
 class _Runner:
     """Runs the windows, inline or in a process pool, and hands their results over in window order."""
 
@@ -118,7 +135,9 @@ class _Runner:
         if num_proc > 1:
             if backend is not None:
                 raise ValueError("an injected backend lives in this process: use num_proc 1")
-            cfg.concurrency = math.ceil(cfg.teacher.concurrency / num_proc) if cfg.teacher else None
+            if cfg.teacher:
+                cfg.teacher = worker_share(cfg.teacher, num_proc)
+                cfg.concurrency = cfg.teacher.concurrency
             self.pool = mp.get_context("spawn").Pool(num_proc, initializer=init_worker, initargs=(cfg,))
         else:
             init_worker(cfg, backend)
