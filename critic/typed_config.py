@@ -88,10 +88,12 @@ def yaml_scalar(raw: str) -> Any:
 
     >>> yaml_scalar("0.5"), yaml_scalar("false"), yaml_scalar("[a, b]"), yaml_scalar("[oops"), yaml_scalar("")
     (0.5, False, ['a', 'b'], '[oops', '')
+    >>> yaml_scalar("2020-13-45")  # looks like a date, is none: the text, for the key check to judge
+    '2020-13-45'
     """
     try:
         return yaml.safe_load(raw) if raw != "" else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: date-like scalars that are no date
         return raw
 
 
