@@ -150,16 +150,10 @@ def _filter_paths(out: Path) -> dict[str, Path]:
     return {name: out.with_name(f"{out.name}.{name}.jsonl") for name in ("dropped", "unscored", "judgments", "failed")}
 
 
-def _ids_in(*paths: Path) -> set[str]:
-    from critic.jsonl import ids_in
-
-    return ids_in(*paths)
-
-
 def run_filter(args: argparse.Namespace) -> int:
     from critic.backends.base import BackendFatalError
     from critic.cli import CommandError
-    from critic.jsonl import JsonlWriter
+    from critic.jsonl import JsonlWriter, ids_in
     from critic.records import PointwiseItem
     from critic.summary import JudgeSummary
 
@@ -167,7 +161,7 @@ def run_filter(args: argparse.Namespace) -> int:
     summary = JudgeSummary()
     items = _read_kind(args, summary, PointwiseItem, "; filter scores single responses", "only the first is scored")
     paths = _filter_paths(args.out)
-    done = _ids_in(args.out, paths["dropped"], paths["unscored"])
+    done = ids_in(args.out, paths["dropped"], paths["unscored"])
     todo = [it for it in items if it.id not in done]
     summary.resumed = len(items) - len(todo)
     critic = _critic(args)

@@ -127,6 +127,7 @@ class SampleEncoder:
         try:
             counts = self.image_token_counts(sizes)
         except (AttributeError, NotImplementedError, TypeError, KeyError):
+            # this processor cannot count image tokens from sizes alone: encode blank images of those sizes
             images = [Image.new("RGB", (w, h)) for h, w in sizes]
             return len(self.encode(sample, images)), n_answer
         return n_text - self._placeholder * len(sizes) + sum(counts) + n_answer, n_answer
