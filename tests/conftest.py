@@ -25,3 +25,13 @@ def tiny_model_dir(tmp_path_factory):
         return cache[family]
 
     return get
+
+
+@pytest.fixture()
+def one_thread():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 shared cores: one thread per process avoids oversubscription stalls
+    yield
+    torch.set_num_threads(n)

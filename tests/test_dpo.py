@@ -45,16 +45,6 @@ def _logps(model, batch) -> list[float]:
     return (lp * mask).sum(1).tolist()
 
 
-@pytest.fixture()
-def one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores: one thread per process avoids oversubscription stalls
-    yield
-    torch.set_num_threads(n)
-
-
 def test_trl_loss_uses_the_per_pair_beta_and_mixes_mpo_terms(tiny_model_dir, tmp_path, one_thread):
     """A hand-worked batch of two pairs with β = 0.1 and 0.35: the trainer's loss is the formula's."""
     pytest.importorskip("trl")

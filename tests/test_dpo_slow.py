@@ -51,16 +51,6 @@ def sft_policy(out: Path, *, steps: int, off_topic: float = 0.65, seed: int = 0)
     return sft_toy_policy(out, steps=steps, off_topic=off_topic, seed=seed, shapes=("circle",))
 
 
-@pytest.fixture()
-def one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores: one thread per process avoids oversubscription stalls
-    yield
-    torch.set_num_threads(n)
-
-
 def test_iterative_dpo_raises_the_oracle_reward(tmp_path, one_thread):
     pytest.importorskip("trl")
     import yaml
