@@ -46,7 +46,7 @@ splits: {{train: 0.95, test: 0.05}}
 
 
 def _answer(args: tuple[str, list]) -> str:
-    from critic.oracle import oracle_answer
+    from critic.toy.oracle import oracle_answer
 
     text, images = args
     return oracle_answer({"messages": [{"role": "user", "content": [{"type": "text", "text": text}]}]}, images)
@@ -60,12 +60,12 @@ class OracleInProcess:
 
     def cache_settings(self):
         """What the real teacher backend adds to every cache key (the recipe's default image encoding)."""
-        from critic.backends.openai_compat import OpenAIBackend
+        from critic.judging.backends.openai_compat import OpenAIBackend
 
         return OpenAIBackend("oracle", base_urls=["http://127.0.0.1:9/v1"], api_key="unused").cache_settings()
 
     def stream(self, requests, sampling):
-        from critic.backends.base import GenResult
+        from critic.judging.backends.base import GenResult
 
         todo = [(i, r) for i, r in enumerate(requests) if self.cache.get(r.key) is None]
         texts = [" ".join(p.get("text", "") for m in r.messages for p in m["content"]) for _, r in todo]
@@ -79,7 +79,7 @@ class OracleInProcess:
 
 
 def _make(args: tuple[Path, int, int, str]) -> None:
-    from critic.toy_world import make_toy
+    from critic.toy.world import make_toy
 
     out, n, seed, task = args
     if not (out / "items.jsonl").exists():
@@ -105,8 +105,8 @@ def main() -> None:
     cache_path = work / f"cache-{args.pointwise_items}-{args.pairwise_items}.sqlite"
     print(f"items ready in {time.perf_counter() - t0:.0f} s; warming the cache ...", flush=True)
 
-    from critic.cache import JudgeCache
-    from critic.dataset_build import BuildOptions, build_dataset
+    from critic.data.build import BuildOptions, build_dataset
+    from critic.judging.backends.cache import JudgeCache
 
     if args.rewarm or not cache_path.exists():
         t0 = time.perf_counter()
@@ -116,7 +116,7 @@ def main() -> None:
         print(f"cache warm ({res.stats.total} samples) in {time.perf_counter() - t0:.0f} s", flush=True)
 
     out = work / "out"
-    cmd = [sys.executable, "-m", "critic.cli", "data", "build", str(recipe), "--out", str(out),
+    cmd = [sys.executable, "-m", "critic", "data", "build", str(recipe), "--out", str(out),
            "--cache", str(cache_path), "--no-progress"]
     if args.num_proc:
         cmd += ["--num-proc", str(args.num_proc)]

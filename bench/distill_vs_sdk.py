@@ -41,19 +41,19 @@ def main() -> None:
 
     from openai import AsyncOpenAI
 
-    from critic.backends.openai_compat import to_chat_messages
-    from critic.dataset_build import BuildOptions, build_dataset
+    from critic.data.build import BuildOptions, build_dataset
     from critic.jsonl import read_items
+    from critic.judging.backends.openai_compat import to_chat_messages
+    from critic.judging.templates import load_template
     from critic.media import load_image, to_data_url
-    from critic.templates import load_template
-    from critic.toy_world import make_toy
+    from critic.toy.world import make_toy
 
     tmp = Path(tempfile.mkdtemp(prefix="critic-distill-bench-"))
     make_toy(tmp / "toy", n=args.n, seed=0, task="pointwise")
     items, _ = read_items(tmp / "toy" / "items.jsonl")
     template = load_template(args.template)
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "critic.cli", "toy", "teacher", "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "critic", "toy", "teacher", "--port", str(port),
                                "--latency", str(args.latency)], stdout=subprocess.PIPE, text=True)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:

@@ -34,8 +34,8 @@ from pathlib import Path
 
 
 def make_cases(n_judgments: int, seed: int):
-    from critic.metrics_pairwise import PairCase, PairVote
-    from critic.metrics_pointwise import PointCase
+    from critic.evaluation.metrics_pairwise import PairCase, PairVote
+    from critic.evaluation.metrics_pointwise import PointCase
 
     rng = random.Random(seed)
     pair_cases = []
@@ -116,9 +116,9 @@ def main() -> None:
     ap.add_argument("--skip-baseline", action="store_true")
     args = ap.parse_args()
 
-    from critic.evaluate import evaluate
-    from critic.metrics_pairwise import pairwise_metrics
-    from critic.metrics_pointwise import pointwise_metrics
+    from critic.evaluation.evaluate import evaluate
+    from critic.evaluation.metrics_pairwise import pairwise_metrics
+    from critic.evaluation.metrics_pointwise import pointwise_metrics
 
     pair_cases, point_cases = make_cases(args.n_judgments, args.seed)
     B = args.n_resamples

@@ -25,12 +25,12 @@ def main() -> None:
     ap.add_argument("--batch-sizes", default="1,32")
     args = ap.parse_args()
 
-    from critic.backends.base import SamplingParams
-    from critic.backends.hf import HFBackend
     from critic.jsonl import read_items
-    from critic.judge import Critic
-    from critic.tiny_models import make_tiny
-    from critic.toy_world import make_toy
+    from critic.judging.backends.base import SamplingParams
+    from critic.judging.backends.hf import HFBackend
+    from critic.judging.critic import Critic
+    from critic.models.tiny import make_tiny
+    from critic.toy.world import make_toy
 
     tmp = Path(tempfile.mkdtemp())
     make_toy(tmp / "toy", n=args.n, seed=0, task="pointwise")

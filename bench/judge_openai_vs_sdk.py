@@ -27,13 +27,13 @@ def main() -> None:
 
     from openai import AsyncOpenAI
 
-    from critic.backends.openai_compat import to_chat_messages
-    from critic.chat_server import ChatServer
     from critic.jsonl import read_items
-    from critic.judge import Critic
+    from critic.judging.backends.openai_compat import to_chat_messages
+    from critic.judging.critic import Critic
+    from critic.judging.templates import load_template
     from critic.media import load_image, to_data_url
-    from critic.templates import load_template
-    from critic.toy_world import make_toy
+    from critic.toy.chat_server import ChatServer
+    from critic.toy.world import make_toy
 
     tmp = Path(tempfile.mkdtemp())
     make_toy(tmp / "toy", n=args.n, seed=0, task="pointwise")

@@ -2,7 +2,7 @@
 
     python bench/rank_reuse.py [--sets 40] [--k 5] [--image-size 768] [--hf-sets 8] [--max-new-tokens 8]
 
-A K-answer tournament sends the same image and question K·(K−1) times. ``critic.ranking`` reuses
+A K-answer tournament sends the same image and question K·(K−1) times. ``critic.judging.ranking`` reuses
 what it can without touching the backends (``rank_stream(..., reuse=True)``):
 
 - each set's images are read and decoded once, not once per request;
@@ -26,7 +26,7 @@ from pathlib import Path
 
 
 def _rate(critic, sets, reuse: bool) -> tuple[float, float, int]:
-    from critic.ranking import rank_stream
+    from critic.judging.ranking import rank_stream
 
     t0 = time.perf_counter()
     c0 = time.process_time()
@@ -49,13 +49,13 @@ def main() -> None:
 
     import torch
 
-    from critic.backends.base import SamplingParams
-    from critic.chat_server import ChatServer
     from critic.jsonl import read_records
-    from critic.judge import Critic
+    from critic.judging.backends.base import SamplingParams
+    from critic.judging.critic import Critic
+    from critic.models.tiny import make_tiny
     from critic.records import CandidateSet
-    from critic.tiny_models import make_tiny
-    from critic.toy_world import make_toy
+    from critic.toy.chat_server import ChatServer
+    from critic.toy.world import make_toy
 
     tmp = Path(tempfile.mkdtemp())
     make_toy(tmp / "toy", n=args.sets, seed=0, task="candidates", k=args.k, image_size=args.image_size)

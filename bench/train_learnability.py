@@ -46,9 +46,9 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=0, help="also judge the held-out items every N steps")
     args = ap.parse_args()
 
+    from critic.toy.training_set import write_heldout, write_training_set
     from critic.training.config import load_config_dict
     from critic.training.evaluation import evaluate_checkpoint
-    from critic.training.toy_data import write_heldout, write_training_set
     from critic.training.trainer import train
 
     if args.out.exists():

@@ -61,8 +61,8 @@ def build(size: str, out: Path) -> Path:
     )
     from transformers.models.llava_onevision import LlavaOnevisionImageProcessorPil
 
-    from critic.hf_loading import image_only
-    from critic.tiny_models import IM_END, PAD, build_tokenizer
+    from critic.models.loading import image_only
+    from critic.models.tiny import IM_END, PAD, build_tokenizer
 
     s = SIZES[size]
     tok = build_tokenizer("llava_onevision", 1024)
@@ -158,7 +158,7 @@ def trl_arm(model_dir: Path, data: Path, out: Path, *, steps: int, attn: str, de
     from PIL import Image
     from trl import SFTConfig, SFTTrainer
 
-    from critic.hf_loading import load_model, load_processor
+    from critic.models.loading import load_model, load_processor
     from critic.records import TrainingSample
 
     rows = [TrainingSample.model_validate_json(x) for x in data.read_text().splitlines()][: 32 * steps]

@@ -129,11 +129,11 @@ def main() -> None:
     ap.add_argument("--skip-speed", action="store_true")
     args = ap.parse_args()
 
-    from critic.hf_loading import load_processor
-    from critic.tiny_models import make_tiny
+    from critic.models.loading import load_processor
+    from critic.models.tiny import make_tiny
+    from critic.toy.training_set import write_training_set
     from critic.training.data import index_training_file
     from critic.training.encode import SampleEncoder, eos_token_ids
-    from critic.training.toy_data import write_training_set
 
     args.out.mkdir(parents=True, exist_ok=True)
     toy = write_training_set(args.out / "toy", n_pairwise=args.n_toy // 2, n_pointwise=args.n_toy // 2, seed=0)

@@ -1,6 +1,8 @@
 """``python -m critic ...`` runs the ``critic`` command."""
 
-from critic.cli import main
+import sys
+
+from critic.commands.main import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

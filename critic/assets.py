@@ -2,7 +2,7 @@
 
 In the repository they are top-level folders (``prompt_templates/``, ``data_recipes/``, ``train/``,
 ``eval/``); in an installed wheel they are the packages ``critic.prompt_templates`` and so on
-(``setup.py`` maps one onto the other). :func:`asset_dir` finds whichever exists.
+(``pyproject.toml`` maps one onto the other). :func:`asset_dir` finds whichever exists.
 """
 
 from __future__ import annotations

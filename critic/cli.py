@@ -1,65 +1,18 @@
-"""The ``critic`` command: one sub-command per job, each defined in :mod:`critic.commands`.
+"""Deprecated location of the ``critic`` command (``critic.commands.main``); kept for one release.
 
-Command modules expose ``register(subparsers)``; heavy libraries (torch, transformers) are imported
-inside the command's ``run`` so ``critic --help`` stays fast.
+``python -m critic ...`` still works; use ``python -m critic ...`` or the ``critic`` script.
 """
 
-from __future__ import annotations
-
-import argparse
-import importlib
 import sys
+import warnings
 
-from critic import __version__
+from critic.commands.errors import CommandError
+from critic.commands.main import build_parser, main
 
-# Order here is the order in `critic --help`.
-COMMAND_MODULES = [
-    "critic.commands.quickstart",
-    "critic.commands.templates",
-    "critic.commands.toy",
-    "critic.commands.data",
-    "critic.commands.train",
-    "critic.commands.judge",
-    "critic.commands.eval",
-    "critic.commands.prefs",
-    "critic.commands.dpo",
-]
+__all__ = ["CommandError", "build_parser", "main"]
 
-
-class CommandError(Exception):
-    """An error the user can fix; printed without a traceback, exit status 2."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="critic",
-        description="Build, train, run and measure generative vision-language critics.",
-    )
-    parser.add_argument("--version", action="version", version=f"critic {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        rc = args.func(args)
-    except CommandError as exc:
-        print(f"critic {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return int(rc or 0)
-
+warnings.warn("critic.cli is deprecated: use critic.commands.main (or `python -m critic`)", DeprecationWarning,
+              stacklevel=2)
 
 if __name__ == "__main__":
-    # `python -m critic.cli` runs this file as __main__; use the importable module so that
-    # exceptions raised by commands (critic.cli.CommandError) are the ones caught here.
-    from critic.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -15,7 +15,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """Build (once) and return the folder of a tiny model of the requested family."""
-    from critic.tiny_models import make_tiny
+    from critic.models.tiny import make_tiny
 
     cache: dict[str, object] = {}
 

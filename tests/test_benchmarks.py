@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from critic.benchmarks import BenchmarkError, list_specs, load_benchmark, load_spec
-from critic.chat_server import ChatServer
-from critic.cli import main
+from critic.commands.main import main
+from critic.evaluation.benchmarks import BenchmarkError, list_specs, load_benchmark, load_spec
 from critic.jsonl import read_items
+from critic.toy.chat_server import ChatServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -48,7 +48,7 @@ def test_every_shipped_definition_loads_and_names_a_loader():
                                         "wildvision_battle", "mm_rlhf_rewardbench", "pandalm", "generic_pairwise",
                                         "generic_pointwise"}
     for s in specs:
-        assert (Path(__file__).parent.parent / "critic" / "benchmarks" / f"{s.loader}.py").is_file()
+        assert (Path(__file__).parent.parent / "critic" / "evaluation" / "benchmarks" / f"{s.loader}.py").is_file()
 
 
 def test_vl_rewardbench_groups_labels_and_a_missing_image(tmp_path):

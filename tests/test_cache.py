@@ -1,4 +1,4 @@
-"""critic.cache.JudgeCache: round trip, no failures, reopen, two writers at once."""
+"""critic.judging.backends.cache.JudgeCache: round trip, no failures, reopen, two writers at once."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import multiprocessing as mp
 
 import pytest
 
-from critic.backends.base import GenResult, SamplingParams
-from critic.cache import JudgeCache
+from critic.judging.backends.base import GenResult, SamplingParams
+from critic.judging.backends.cache import JudgeCache
 
 
 def test_key_is_canonical():

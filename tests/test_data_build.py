@@ -1,6 +1,6 @@
 """``critic data build``: layouts, determinism, faults, kill -9, bad inputs, secrets, dry runs.
 
-The teacher is the oracle (``critic.oracle.oracle_answer``) behind a real loopback HTTP server; the
+The teacher is the oracle (``critic.toy.oracle.oracle_answer``) behind a real loopback HTTP server; the
 builds go through critic's OpenAI backend and SQLite cache exactly as they would against GPT-4o.
 """
 
@@ -19,16 +19,16 @@ import pytest
 import yaml
 from PIL import Image
 
-from critic.chat_server import ChatServer, FaultConfig
-from critic.cli import main
-from critic.dataset_build import BuildOptions, build_dataset
+from critic.commands.main import main
+from critic.data.build import BuildOptions, build_dataset
 from critic.jsonl import JsonlWriter
-from critic.oracle import oracle_answer, prompt_text
+from critic.judging.pair_order import swap_verdict
+from critic.judging.templates import load_template
+from critic.judging.verdicts import Verdict
 from critic.records import TrainingSample
-from critic.swap import swap_verdict
-from critic.templates import load_template
-from critic.toy_world import make_toy
-from critic.verdicts import Verdict
+from critic.toy.chat_server import ChatServer, FaultConfig
+from critic.toy.oracle import oracle_answer, prompt_text
+from critic.toy.world import make_toy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -176,7 +176,7 @@ def test_kill_9_then_rerun_finishes_the_same_dataset_without_resending(tmp_path)
     with ChatServer(oracle_answer, latency=0.1) as slow:
         rcp = recipe(tmp_path, slow.base_url, **over)
         cache, out = tmp_path / "c.sqlite", tmp_path / "out"
-        cmd = [sys.executable, "-m", "critic.cli", "data", "build", str(rcp), "--out", str(out), "--cache", str(cache),
+        cmd = [sys.executable, "-m", "critic", "data", "build", str(rcp), "--out", str(out), "--cache", str(cache),
                "--no-progress"]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -300,7 +300,7 @@ def test_recipe_errors_name_file_line_and_key(tmp_path, capsys):
 
 
 def test_shipped_recipes_are_valid():
-    from critic.recipe import load_recipe
+    from critic.data.recipe import load_recipe
 
     names = {p.stem: load_recipe(p) for p in sorted((ROOT / "data_recipes").glob("*.yaml"))}
     assert {"toy", "llava_critic_113k"} <= set(names)
@@ -319,7 +319,7 @@ def test_memory_stays_flat_as_the_dataset_grows(tmp_path):
     for n in (500, 4000):
         rcp = recipe(tmp_path, "http://127.0.0.1:9/v1", name=f"r{n}.yaml", teacher={"window": 256},
                      sources=[{"kind": "toy", "task": "pointwise", "n": n, "seed": 1, "target": "gold"}])
-        code = ("import resource, sys; from critic.cli import main; main(sys.argv[1:]); "
+        code = ("import resource, sys; from critic.commands.main import main; main(sys.argv[1:]); "
                 "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
         res = subprocess.run([sys.executable, "-c", code, "data", "build", str(rcp), "--out", str(tmp_path / f"o{n}"),
                               "--no-progress"], capture_output=True, text=True, check=True)

@@ -54,8 +54,8 @@ def test_trl_loss_uses_the_per_pair_beta_and_mixes_mpo_terms(tiny_model_dir, tmp
 
     from critic.dpo.pairs import answer_messages, load_pairs, prompt_messages
     from critic.dpo.trainer import dpo_trainer_class
-    from critic.hf_loading import load_model, load_processor
-    from critic.tiny_models import make_tiny
+    from critic.models.loading import load_model, load_processor
+    from critic.models.tiny import make_tiny
 
     policy_dir = tiny_model_dir("llava")
     ref_dir = make_tiny(tmp_path / "ref", family="llava", seed=7)  # a different reference: log-ratios are not 0
@@ -129,7 +129,7 @@ def test_shipped_recipes_load(name):
 
 def hash_judge(body, images) -> str:
     """A deterministic stand-in critic: prefers the response with the larger hash; scores by hash."""
-    from critic.oracle import prompt_text
+    from critic.toy.oracle import prompt_text
 
     text = prompt_text(body)
     first = re.search(r"The first response: \[(.*?)\]\nThe second response: \[(.*?)\]", text, re.S)
@@ -147,9 +147,9 @@ def test_loop_runs_rounds_keeps_every_output_and_resumes(tiny_model_dir, tmp_pat
     pytest.importorskip("trl")
     import yaml
 
-    from critic.chat_server import ChatServer
-    from critic.cli import main
-    from critic.toy_world import make_toy
+    from critic.commands.main import main
+    from critic.toy.chat_server import ChatServer
+    from critic.toy.world import make_toy
 
     make_toy(tmp_path / "toy", n=4, seed=2, task="pointwise", kinds=("colour",))
     cfg = yaml.safe_load((ROOT / "train" / "dpo_toy.yaml").read_text())

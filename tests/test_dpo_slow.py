@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def circle_sets(n: int, seed: int):
     """Toy colour candidate sets whose question is about the circle."""
-    from critic.toy_world import generate_items
+    from critic.toy.world import generate_items
 
     return [(cs, imgs) for cs, imgs in generate_items(n, seed=seed, task="candidates", kinds=("colour",),
                                                       extra_claims=False, k=4) if "circle" in cs.question]
@@ -46,7 +46,7 @@ def write_prompts(folder: Path, n: int, seed: int) -> Path:
 
 def sft_policy(out: Path, *, steps: int, off_topic: float = 0.65, seed: int = 0):
     """A tiny LLaVA trained on toy answers of mixed quality to circle questions (``critic toy policy``)."""
-    from critic.toy_policy import sft_toy_policy
+    from critic.toy.policy import sft_toy_policy
 
     return sft_toy_policy(out, steps=steps, off_topic=off_topic, seed=seed, shapes=("circle",))
 
@@ -55,10 +55,10 @@ def test_iterative_dpo_raises_the_oracle_reward(tmp_path, one_thread):
     pytest.importorskip("trl")
     import yaml
 
-    from critic.chat_server import ChatServer
     from critic.dpo.config import load_dpo_config_dict
     from critic.dpo.loop import run
-    from critic.oracle import oracle_answer
+    from critic.toy.chat_server import ChatServer
+    from critic.toy.oracle import oracle_answer
 
     policy = sft_policy(tmp_path / "policy", steps=150)
     cfg = yaml.safe_load((ROOT / "train" / "dpo_toy.yaml").read_text())

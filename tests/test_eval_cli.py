@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from critic.cli import main
-from critic.evaluate import evaluate
+from critic.commands.main import main
+from critic.evaluation.evaluate import evaluate
 from critic.records import PairwiseJudgment, PointwiseJudgment
 
 PAIRWISE_KEYS = {"n_items", "n_judgments", "accuracy_with_ties", "accuracy_without_ties", "accuracy_original",

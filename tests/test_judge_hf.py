@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from critic.cli import main
+from critic.commands.main import main
 from critic.jsonl import read_records
+from critic.models.tiny import FAMILIES
 from critic.records import PairwiseJudgment, PointwiseItem, PointwiseJudgment
-from critic.tiny_models import FAMILIES
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +104,8 @@ def test_multi_image_items_and_pil_images(llava, tmp_path):
     """Two images in one item, and PIL images passed directly instead of paths."""
     from PIL import Image
 
-    from critic.backends.base import SamplingParams
-    from critic.judge import Critic
+    from critic.judging.backends.base import SamplingParams
+    from critic.judging.critic import Critic
 
     critic = Critic.from_pretrained(llava, batch_size=2, progress=False, sampling=SamplingParams(max_new_tokens=4))
     red, blue = Image.new("RGB", (32, 32), (220, 20, 20)), Image.new("RGB", (32, 32), (20, 20, 220))

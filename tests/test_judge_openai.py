@@ -13,10 +13,10 @@ import re
 import pytest
 from PIL import Image
 
-from critic.chat_server import ChatServer, FaultConfig
-from critic.cli import main
+from critic.commands.main import main
 from critic.jsonl import read_records
 from critic.records import PairwiseItem, PairwiseJudgment, PointwiseItem, PointwiseJudgment
+from critic.toy.chat_server import ChatServer, FaultConfig
 
 COLOURS = {(220, 20, 20): "red", (20, 20, 220): "blue"}
 
@@ -56,7 +56,7 @@ def items(tmp_path):
 
 
 def test_compare_both_orders_maps_verdicts_back(items):
-    from critic.judge import Critic
+    from critic.judging.critic import Critic
 
     pairs, _ = read_records(items / "pairs.jsonl", PairwiseItem)
     with ChatServer(content_judge) as srv:
@@ -72,7 +72,7 @@ def test_compare_both_orders_maps_verdicts_back(items):
 def test_score_inside_a_running_event_loop(items):
     import asyncio
 
-    from critic.judge import Critic
+    from critic.judging.critic import Critic
 
     points, _ = read_records(items / "points.jsonl", PointwiseItem)
 
@@ -140,8 +140,8 @@ def test_rerun_of_failed_requests(items, tmp_path, capsys):
 
 def test_image_encoding_settings_are_part_of_the_cache_key(items, tmp_path):
     """A smaller image limit sends different pixels, so it must not reuse answers cached at another one."""
-    from critic.cache import JudgeCache
-    from critic.judge import Critic
+    from critic.judging.backends.cache import JudgeCache
+    from critic.judging.critic import Critic
 
     points, _ = read_records(items / "points.jsonl", PointwiseItem)
     cache = JudgeCache(tmp_path / "c.sqlite")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from critic.bootstrap import Estimate, Resampler, percentile_interval, ratio
-from critic.metrics_pairwise import PairCase, PairVote, pairwise_metrics
+from critic.evaluation.bootstrap import Estimate, Resampler, percentile_interval, ratio
+from critic.evaluation.metrics_pairwise import PairCase, PairVote, pairwise_metrics
 
 
 def test_strata_keep_their_size_and_units_stay_together():

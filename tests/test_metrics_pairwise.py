@@ -18,7 +18,7 @@ import math
 
 import pytest
 
-from critic.metrics_pairwise import PairCase, PairVote, confusion, pairwise_metrics
+from critic.evaluation.metrics_pairwise import PairCase, PairVote, confusion, pairwise_metrics
 
 V = PairVote
 CASES = [

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from critic.metrics_pointwise import PointCase, levenshtein, map_scale, pointwise_metrics, ranking_distance
-from critic.weighted_correlation import (
+from critic.evaluation.metrics_pointwise import (
+    PointCase,
+    levenshtein,
+    map_scale,
+    pointwise_metrics,
+    ranking_distance,
+)
+from critic.evaluation.weighted_correlation import (
     PairedSample,
     TableCorrelator,
     row_rank_correlations,

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from critic.backends.base import BackendFatalError, GenRequest, SamplingParams, generate_all
-from critic.backends.openai_compat import OpenAIBackend, price_for, to_chat_messages
-from critic.cache import JudgeCache
-from critic.chat_server import ChatServer, FaultConfig
+from critic.judging.backends.base import BackendFatalError, GenRequest, SamplingParams, generate_all
+from critic.judging.backends.cache import JudgeCache
+from critic.judging.backends.openai_compat import OpenAIBackend, price_for, to_chat_messages
+from critic.toy.chat_server import ChatServer, FaultConfig
 
 GREEDY = SamplingParams(max_new_tokens=64)
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from critic.chat_server import ChatServer
-from critic.oracle import default_formats, oracle_answer, prompt_text
+from critic.data.samples import gold_verdict
+from critic.judging.templates import list_templates, load_template
 from critic.records import PairwiseItem, PointwiseItem
-from critic.samples import gold_verdict
-from critic.templates import list_templates, load_template
-from critic.toy_scene import parse_question
-from critic.toy_world import generate_items
+from critic.toy.chat_server import ChatServer
+from critic.toy.oracle import default_formats, oracle_answer, prompt_text
+from critic.toy.scene import parse_question
+from critic.toy.world import generate_items
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 24  # items per task and template
@@ -30,7 +30,7 @@ N = 24  # items per task and template
 
 def _with_reference(item, images):
     meta = item.meta or {}
-    from critic.toy_rationale import fact as brief_fact
+    from critic.toy.rationale import fact as brief_fact
 
     return item.model_copy(update={"reference": brief_fact(parse_question(item.question), meta["truth"])}), images
 
@@ -58,7 +58,7 @@ def oracle_server():
 
 
 def _agreement(template, items, srv):
-    from critic.judge import Critic
+    from critic.judging.critic import Critic
 
     critic = Critic.from_openai("oracle", base_url=srv.base_url, template=template, progress=False, concurrency=8)
     if template.task == "pairwise":
@@ -87,9 +87,9 @@ def test_oracle_agrees_with_gold_on_every_shipped_template(name, toy_items, orac
 
 
 def test_explain_prompt_ends_with_the_given_verdict(toy_items):
-    from critic.distill import ExplainTemplate
+    from critic.data.recipe import DEFAULT_EXPLAIN_INSTRUCTION
+    from critic.data.teacher import ExplainTemplate
     from critic.media import load_image
-    from critic.recipe import DEFAULT_EXPLAIN_INSTRUCTION
 
     base = load_template("llava_bench_pair")
     t = ExplainTemplate.wrap(base, DEFAULT_EXPLAIN_INSTRUCTION, (1, 10))
@@ -122,8 +122,8 @@ def test_non_toy_prompt_gets_a_neutral_parseable_answer():
 def test_oracle_data_names_no_template():
     """The oracle keys on phrases found in prompts, never on critic's template names."""
     names = {t.name for t in list_templates()}
-    for path in (ROOT / "critic" / "oracle.py", ROOT / "critic" / "oracle_formats.yaml",
-                 ROOT / "critic" / "sources" / "prompt_fields.yaml"):
+    for path in (ROOT / "critic" / "toy" / "oracle.py", ROOT / "critic" / "toy" / "oracle_formats.yaml",
+                 ROOT / "critic" / "data" / "sources" / "prompt_fields.yaml"):
         text = path.read_text()
         hits = sorted(n for n in names if re.search(rf"\b{re.escape(n)}\b", text))
         assert not hits, f"{path.name} names templates {hits}"
@@ -139,11 +139,11 @@ def _free_port() -> int:
 def test_toy_teacher_command_serves_the_oracle(toy_items):
     from openai import OpenAI
 
-    from critic.backends.openai_compat import to_chat_messages
+    from critic.judging.backends.openai_compat import to_chat_messages
     from critic.media import to_data_url
 
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "critic.cli", "toy", "teacher", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "critic", "toy", "teacher", "--port", str(port),
                              "--latency", "0.01"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert "serving chat completions" in proc.stdout.readline()

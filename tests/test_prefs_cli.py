@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from critic.chat_server import ChatServer, FaultConfig
-from critic.cli import main
-from critic.oracle import oracle_answer, prompt_text
+from critic.commands.main import main
 from critic.records import CandidateSet, PointwiseItem
+from critic.toy.chat_server import ChatServer, FaultConfig
+from critic.toy.oracle import oracle_answer, prompt_text
 
 
 def lines(path: Path) -> list[dict]:
@@ -26,7 +26,7 @@ def answer(body, images):
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from critic.toy_world import make_toy
+    from critic.toy.world import make_toy
 
     d = tmp_path_factory.mktemp("prefs")
     make_toy(d, n=6, seed=5, task="candidates", k=3)

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from critic.assets import asset_dir
-from critic.cli import main
+from critic.commands.main import main
 
 
 def _small_recipe(tmp_path: Path, n: int = 40) -> Path:

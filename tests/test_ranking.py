@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from critic.chat_server import ChatServer
-from critic.oracle import oracle_answer
-from critic.ranking import (
+from critic.judging.ranking import (
     bradley_terry_rewards,
     choose_pair,
     encode_each_image_once,
@@ -17,6 +15,8 @@ from critic.ranking import (
     win_count_rewards,
 )
 from critic.records import CandidateSet, PairwiseJudgment, PointwiseJudgment
+from critic.toy.chat_server import ChatServer
+from critic.toy.oracle import oracle_answer
 
 COMMON = dict(template="t", template_hash="h", judge="j")
 
@@ -120,7 +120,7 @@ def test_llava_ov_doc_formula_matches_matrix_helper():
 @pytest.fixture(scope="module")
 def toy_sets(tmp_path_factory):
     from critic.jsonl import read_records
-    from critic.toy_world import make_toy
+    from critic.toy.world import make_toy
 
     d = tmp_path_factory.mktemp("cands")
     make_toy(d, n=24, seed=11, task="candidates")
@@ -131,13 +131,13 @@ def toy_sets(tmp_path_factory):
 
 def test_oracle_tournament_chooses_gold_better_answers(toy_sets):
     """≥ 95 % of sets whose gold scores differ: gold(chosen) ≥ gold(rejected), for every aggregation."""
-    from critic.judge import Critic
+    from critic.judging.critic import Critic
 
     with ChatServer(oracle_answer) as srv:
         critic = Critic.from_openai("oracle", base_url=srv.base_url, progress=False)
         results = list(rank_stream(critic, toy_sets, chunk_sets=8))
         assert srv.stats.requests == 24 * 20
-        [one] = critic.rank([toy_sets[0]], mode="pointwise")  # Critic.rank delegates to critic.ranking
+        [one] = critic.rank([toy_sets[0]], mode="pointwise")  # Critic.rank delegates to critic.judging.ranking
     assert one.mode == "pointwise" and one.k == 5 and len(one.judgment_ids) == 5
     for agg in ("llava_ov", "win_count", "bradley_terry"):
         differ = ok = 0
@@ -154,9 +154,9 @@ def test_oracle_tournament_chooses_gold_better_answers(toy_sets):
 
 def test_images_are_encoded_once_per_set(toy_sets, monkeypatch):
     """With reuse, the OpenAI backend encodes each distinct image once; the verdicts are unchanged."""
-    import critic.backends.openai_compat as oc
+    import critic.judging.backends.openai_compat as oc
     import critic.media as media
-    from critic.judge import Critic
+    from critic.judging.critic import Critic
 
     calls = {"n": 0}
     real = media.to_data_url

@@ -5,8 +5,8 @@ written, the ones that need a GPU, an API key, a hub model or many minutes run a
 (tiny models, the oracle teacher, step caps) with the same flags.
 
 * :func:`readme_commands` extracts the shell commands of README.md's ```bash blocks (continuation
-  lines joined, ``# comments`` and a trailing ``&`` dropped; ``accelerate launch ... -m critic.cli``
-  keeps the part after ``-m critic.cli``; install, ``pytest`` and ``export`` lines skipped).
+  lines joined, ``# comments`` and a trailing ``&`` dropped; ``accelerate launch ... -m critic``
+  keeps the part after ``-m critic``; install, ``pytest`` and ``export`` lines skipped).
 * :data:`COVERAGE` names, for every extracted command (its exact text), the test that exercises it;
   a README command without an entry, or an entry without a README command, fails
   ``test_every_readme_command_is_covered`` — so a new README command needs a test here.
@@ -15,7 +15,7 @@ written, the ones that need a GPU, an API key, a hub model or many minutes run a
   every later command (the only change made to an offline command); recipe / config paths are
   made absolute (they are relative to the repository root). Caches go to a temporary
   ``$CRITIC_CACHE_DIR``.
-* Stand-ins: in-process :class:`critic.chat_server.ChatServer` oracles for GPT-4o and the vLLM
+* Stand-ins: in-process :class:`critic.toy.chat_server.ChatServer` oracles for GPT-4o and the vLLM
   URLs (``$OPENAI_BASE_URL`` / URL substitution), tiny models from ``critic toy model`` for hub
   checkpoints (``--model.name_or_path``), ``--train.max_steps`` / ``--dpo.max_steps`` caps,
   and the CPU equivalents of GPU settings (``STANDIN_GPU_TRAIN``).
@@ -42,7 +42,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from critic.cli import build_parser, main
+from critic.commands.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -100,16 +100,16 @@ def readme_commands(text: str | None = None) -> list[Command]:
             else:
                 segments[-1].append(tok)
         for seg in segments:
-            if not seg or seg[0] in SKIPPED_PROGRAMS and "critic.cli" not in seg:
+            if not seg or seg[0] in SKIPPED_PROGRAMS and not {"critic", "critic.cli"} & set(seg[1:]):
                 continue
             if seg[0] == "critic":
                 launcher, argv = (), tuple(seg[1:])
-            elif "-m" in seg and seg.index("-m") + 1 < len(seg) and seg[seg.index("-m") + 1] == "critic.cli":
+            elif "-m" in seg and seg.index("-m") + 1 < len(seg) and seg[seg.index("-m") + 1] in ("critic", "critic.cli"):
                 k = seg.index("-m")
-                launcher, argv = tuple(seg[:k]), tuple(seg[k + 2:])
+                launcher, argv, module = tuple(seg[:k]), tuple(seg[k + 2:]), seg[k + 1]
             else:
                 continue
-            words = [*launcher, *(("-m", "critic.cli") if launcher else ("critic",)), *argv]
+            words = [*launcher, *(("-m", module) if launcher else ("critic",)), *argv]
             out.append(Command(start + 1, " ".join(words), argv, launcher, background))
     return out
 
@@ -122,7 +122,7 @@ def test_extractor_on_a_sample():
         "critic toy teacher --port 8000 &                # background",
         "critic judge --backend openai --model m \\",
         "    --input a.jsonl --output b.jsonl   # joined",
-        "accelerate launch --config_file x.yaml -m critic.cli train t.yaml   # launcher",
+        "accelerate launch --config_file x.yaml -m critic train t.yaml   # launcher",
         'critic dpo d.yaml --critic.base_url "[http://h:1/v1]"',
         "pytest",
         "```",
@@ -138,7 +138,7 @@ def test_extractor_on_a_sample():
         "critic quickstart",
         "critic toy teacher --port 8000",
         "critic judge --backend openai --model m --input a.jsonl --output b.jsonl",
-        "accelerate launch --config_file x.yaml -m critic.cli train t.yaml",
+        "accelerate launch --config_file x.yaml -m critic train t.yaml",
         "critic dpo d.yaml --critic.base_url [http://h:1/v1]",
         "critic eval --compare a/ b/",
     ]
@@ -176,7 +176,7 @@ TRAIN_TOY = "critic train train/toy.yaml"
 TRAIN_TOY_OVERRIDES = ("critic train train/toy.yaml --train.learning_rate 3e-4 --data.packing false "
                        "--train.output_dir runs/toy_critic_b")
 TRAIN_OV_05B = "critic train train/llava_ov_0.5b.yaml --data.train runs/lc113k/train.jsonl"
-TRAIN_OV_7B_ZERO3 = ("accelerate launch --config_file train/accelerate/deepspeed_zero3.yaml -m critic.cli train "
+TRAIN_OV_7B_ZERO3 = ("accelerate launch --config_file train/accelerate/deepspeed_zero3.yaml -m critic train "
                      "train/llava_ov_7b.yaml")
 TRAIN_OV_7B_RESUME = "critic train train/llava_ov_7b.yaml --resume"
 DPO_OV_7B = "critic dpo train/dpo_llava_ov_7b.yaml"
@@ -251,7 +251,7 @@ def _check_config_overrides(cmd: Command) -> None:
 
         load_dpo_config(ROOT / args.config, list(args.overrides or []))
     elif args.command == "eval-bench":
-        from critic.benchmarks import load_spec
+        from critic.evaluation.benchmarks import load_spec
 
         load_spec(args.benchmark)
 
@@ -512,7 +512,7 @@ class OfflineRun:
             res = Result(cmd, argv, rc=0)
             if self.teacher is None:  # the README starts it twice (two sections); the first one keeps serving
                 with self.teacher_log.open("w") as log:
-                    self.teacher = subprocess.Popen([sys.executable, "-m", "critic.cli", *argv], stdout=log,
+                    self.teacher = subprocess.Popen([sys.executable, "-m", "critic", *argv], stdout=log,
                                                     stderr=subprocess.STDOUT, cwd=self.work)
             wait_for_teacher(self.teacher_url, self.teacher, self.teacher_log)
         else:
@@ -670,8 +670,8 @@ def test_lc113k_dry_run_with_a_source_file_missing(readme, tmp_path, isolated_en
 def test_lc113k_build_with_a_stand_in_teacher(readme, tmp_path, isolated_env):
     """As written, with the GPT-4o teacher replaced by the oracle behind $OPENAI_BASE_URL (the key it needs from
     $OPENAI_API_KEY) and $LLAVA_CRITIC_DATA pointing at a few source rows: every layout is written."""
-    from critic.chat_server import ChatServer
-    from critic.oracle import oracle_answer
+    from critic.toy.chat_server import ChatServer
+    from critic.toy.oracle import oracle_answer
 
     cmd = the(readme, LC113K_BUILD)
     data = tmp_path / "lcdata"
@@ -743,7 +743,7 @@ def test_filter(offline):
 # ------------------------------------------------------------------------------------------ oracle stand-ins
 
 def _toy_items(d: Path, n: int, task: str = "pairwise", seed: int = 3) -> Path:
-    from critic.toy_world import make_toy
+    from critic.toy.world import make_toy
 
     make_toy(d, n=n, seed=seed, task=task)
     return d / "items.jsonl"
@@ -753,8 +753,8 @@ def test_judge_gpt4o_then_eval_and_compare(readme, tmp_path, isolated_env, monke
     """GPT-4o → an oracle behind $OPENAI_BASE_URL that requires $OPENAI_API_KEY and serves only
     `gpt-4o`; the vLLM servers gpu1 / gpu2 → two oracles serving `lmms-lab/llava-critic-7b`. Then
     `critic eval` as written in each folder, and `critic eval --compare report-a/ report-b/`."""
-    from critic.chat_server import ChatServer
-    from critic.oracle import oracle_answer
+    from critic.toy.chat_server import ChatServer
+    from critic.toy.oracle import oracle_answer
 
     gpt4o_cmds = [c for c in readme if c.text == JUDGE_GPT4O]
     assert len(gpt4o_cmds) == 2  # once under "Judge outputs", once under "Evaluate against human labels"
@@ -824,8 +824,8 @@ def _vl_rewardbench_copy(dst: Path) -> Path:
 
 def test_eval_bench_vl_rewardbench(readme, tmp_path, isolated_env):
     """VL-RewardBench → the test fixture in its layout (VL_RewardBench/data); the vLLM critic → the oracle."""
-    from critic.chat_server import ChatServer
-    from critic.oracle import oracle_answer
+    from critic.toy.chat_server import ChatServer
+    from critic.toy.oracle import oracle_answer
 
     cmd = the(readme, EVAL_BENCH)
     _vl_rewardbench_copy(tmp_path / "VL_RewardBench" / "data")
@@ -972,7 +972,7 @@ def test_judge_hf_with_a_tiny_trained_checkpoint(readme, tmp_path, toy_critic, i
 
 def hash_judge(body, images) -> str:
     """A deterministic critic that tells random answers apart (the oracle rates them all as non-answers)."""
-    from critic.oracle import prompt_text
+    from critic.toy.oracle import prompt_text
 
     text = prompt_text(body)
     h = lambda s: int(hashlib.sha256(s.encode()).hexdigest()[:8], 16)  # noqa: E731
@@ -1006,14 +1006,14 @@ def test_dpo_toy_with_a_discriminating_critic(readme, offline, tmp_path):
     """`critic dpo train/dpo_toy.yaml` with its README flag, the critic URL pointing at a hash judge, 1 round
     of 2 steps, on the prompts and policy the README's commands made."""
     pytest.importorskip("trl")
-    from critic.chat_server import ChatServer
+    from critic.toy.chat_server import ChatServer
 
     cmd = the(readme, DPO_TOY)
     assert offline.result(DPO_PROMPTS).ok() and offline.result(DPO_POLICY).ok()
     with ChatServer(hash_judge) as judge:
         argv = [a.replace("http://127.0.0.1:8000/v1", judge.base_url) for a in cmd.argv]
         res = run_critic([*absolute_assets(argv), *DPO_CAP, "--output_dir", str(tmp_path / "dpo_toy"),
-                          "--critic.cache", str(tmp_path / "judge.sqlite")],  # the judge cache keys on the model name
+                          "--critic.judging.backends.cache", str(tmp_path / "judge.sqlite")],  # the judge cache keys on the model name
                          offline.work, cmd)
         assert res.ok(), res.why()
         assert judge.stats.requests > 0
@@ -1027,7 +1027,7 @@ def test_dpo_llava_ov_7b(readme, tiny_ov, tmp_path, isolated_env):
     """LLaVA-OneVision-7B → the tiny llava_onevision model; data/dpo_prompts.jsonl → toy prompts; the vLLM
     critic (lmms-lab/llava-critic-7b at localhost:8001) → a hash judge; 1 round of 2 steps, short answers."""
     pytest.importorskip("trl")
-    from critic.chat_server import ChatServer
+    from critic.toy.chat_server import ChatServer
 
     cmd = the(readme, DPO_OV_7B)
     cfg = yaml.safe_load((ROOT / cmd.argv[1]).read_text())
@@ -1036,7 +1036,7 @@ def test_dpo_llava_ov_7b(readme, tiny_ov, tmp_path, isolated_env):
     shutil.copy(prompts.parent / "items.jsonl", prompts)
     with ChatServer(hash_judge, models=[cfg["critic"]["model"]]) as judge:
         standin = ["--policy.name_or_path", str(tiny_ov), "--policy.dtype", "float32", "--dpo.bf16", "false",
-                   "--critic.base_url", f"[{judge.base_url}]", "--critic.cache", str(tmp_path / "judge.sqlite"),
+                   "--critic.base_url", f"[{judge.base_url}]", "--critic.judging.backends.cache", str(tmp_path / "judge.sqlite"),
                    "--eval.max_prompts", "2", *DPO_CAP]
         res = run_critic([*absolute_assets(cmd.argv), *standin], tmp_path, cmd)
         assert res.ok(), res.why()

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from critic.recipe import Recipe
-from critic.sources import SourceItem, SourceProblem, open_source
-from critic.sources.json_stream import JsonArrayError, iter_json_array
-from critic.sources.prompt_fields import read_prompt_fields
-from critic.templates import list_templates
-from critic.toy_world import generate_items
+from critic.data.recipe import Recipe
+from critic.data.sources import SourceItem, SourceProblem, open_source
+from critic.data.sources.json_stream import JsonArrayError, iter_json_array
+from critic.data.sources.prompt_fields import read_prompt_fields
+from critic.judging.templates import list_templates
+from critic.toy.world import generate_items
 
 PANDALM = Path("/work/shared/data/pandalm-testset-v1.json")
 

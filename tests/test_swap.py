@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from critic.judging.pair_order import swap_item, swap_rationale, swap_verdict, swap_winner
+from critic.judging.templates import list_templates
+from critic.judging.verdicts import Verdict
 from critic.records import PairwiseItem
-from critic.swap import swap_item, swap_rationale, swap_verdict, swap_winner
-from critic.templates import list_templates
-from critic.verdicts import Verdict
 
 
 def test_swap_item_swaps_everything_positional() -> None:
@@ -79,7 +79,7 @@ def test_swap_rationale_is_an_involution(text: str) -> None:
 @pytest.mark.parametrize("name", [t.name for t in list_templates() if t.task == "pairwise"])
 def test_swapped_target_parses_to_swapped_verdict(name: str) -> None:
     """Training on both orders: the swapped item's target carries the swapped verdict and rationale."""
-    from critic.templates import load_template
+    from critic.judging.templates import load_template
 
     t = load_template(name)
     for v in t.spec.examples():

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from critic.records import PairwiseItem, PointwiseItem
-from critic.templates import (
+from critic.judging.templates import (
     ENV_VAR,
     Prompt,
     TemplateError,
@@ -16,7 +15,8 @@ from critic.templates import (
     load_template,
     template_dirs,
 )
-from critic.verdicts import Verdict
+from critic.judging.verdicts import Verdict
+from critic.records import PairwiseItem, PointwiseItem
 
 ALL = [t.name for t in list_templates()]
 

@@ -1,4 +1,4 @@
-"""`critic templates list | show | render` through critic.cli.main."""
+"""`critic templates list | show | render` through critic.commands.main.main."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from critic import cli
+from critic.commands import main as cli
 
 TEMPLATE = """{#---
 name: house_style

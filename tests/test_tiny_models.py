@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from critic.cli import main
-from critic.hf_loading import load_model, load_processor, torchvision_available
-from critic.tiny_models import FAMILIES, IM_END, PAD
+from critic.commands.main import main
+from critic.models.loading import load_model, load_processor, torchvision_available
+from critic.models.tiny import FAMILIES, IM_END, PAD
 
 FAMILY_CLASSES = {
     "llava": ("LlavaForConditionalGeneration", "LlavaProcessor"),
@@ -105,7 +105,7 @@ def test_onevision_needs_the_image_only_fallback_without_torchvision(tiny_model_
 
 
 def test_same_seed_same_weights(tmp_path):
-    from critic.tiny_models import TinySpec, build_tiny
+    from critic.models.tiny import TinySpec, build_tiny
 
     a, _ = build_tiny(TinySpec(seed=3))
     b, _ = build_tiny(TinySpec(seed=3))

@@ -17,7 +17,7 @@ from scipy.optimize import minimize
 
 from critic.jsonl import read_items
 from critic.records import CandidateSet, PairwiseItem, PointwiseItem
-from critic.toy_scene import (
+from critic.toy.scene import (
     CELLS,
     COLOURS,
     SHAPES,
@@ -27,7 +27,7 @@ from critic.toy_scene import (
     draw_scene,
     place_objects,
 )
-from critic.toy_world import (
+from critic.toy.world import (
     DEFAULT_KINDS,
     SCORES,
     answer_question,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from critic.assets import asset_dir
-from critic.cli import main
+from critic.commands.main import main
 from critic.training.config import ConfigError, load_config, load_config_dict
 
 MIN = {"model": {"tiny": {"family": "llava"}}, "data": {"train": "d/train.jsonl"}, "train": {"output_dir": "out"}}

@@ -9,16 +9,16 @@ import pytest
 import torch
 from PIL import Image
 
-from critic.hf_loading import load_model, load_processor
+from critic.data.samples import make_sample
+from critic.judging.templates import load_template
+from critic.judging.verdicts import Verdict
+from critic.models.loading import load_model, load_processor
+from critic.models.tiny import FAMILIES
 from critic.records import PairwiseItem, PointwiseItem
-from critic.samples import make_sample
-from critic.templates import load_template
-from critic.tiny_models import FAMILIES
+from critic.toy.training_set import compare_rationale, short_rationale, write_training_set
 from critic.training.collate import load_images
 from critic.training.data import DataError, TrainingData, image_sizes, index_training_file
 from critic.training.encode import IGNORE, SampleEncoder, eos_token_ids
-from critic.training.toy_data import compare_rationale, short_rationale, write_training_set
-from critic.verdicts import Verdict
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 Both tests train through ``critic.training.trainer.train``, judge held-out toy items (never seen in
 training) with ``Critic.from_pretrained(checkpoint)`` — the real path — and score the judgments with
-``critic.evaluate``.
+``critic.evaluation.evaluate``.
 
 - the default-run test (small): the critic learns the format — it stops, writes a rationale and a
   verdict the parser reads (parse failures ≤ 2 %) — and its training loss falls by 90 %;
@@ -12,7 +12,7 @@ training) with ``Critic.from_pretrained(checkpoint)`` — the real path — and 
   images stays near chance (pairwise ≤ 0.65): it gets there by looking at the image.
 
 The data: toy colour questions, one-claim responses, the rationale "The <shape> is <colour>." and
-the ``compact_*`` templates (``critic.training.toy_data``; ``data_recipes/toy.yaml`` builds the same
+the ``compact_*`` templates (``critic.toy.training_set``; ``data_recipes/toy.yaml`` builds the same
 kind of data through the oracle teacher).
 """
 
@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from critic.assets import asset_dir
+from critic.toy.training_set import write_heldout, write_training_set
 from critic.training.config import load_config, load_config_dict
 from critic.training.evaluation import evaluate_checkpoint
-from critic.training.toy_data import write_heldout, write_training_set
 from critic.training.trainer import train
 
 SMALL = {"n": 96, "epochs": 4, "lr": 2e-3, "batch": 8}
@@ -59,9 +59,9 @@ def test_small_critic_learns_the_format_end_to_end(tmp_path: Path) -> None:
 
 def _recipe_data(tmp_path: Path) -> Path:
     """``data_recipes/toy.yaml`` distilled through the oracle teacher over loopback HTTP."""
-    from critic.chat_server import ChatServer
-    from critic.dataset_build import BuildOptions, build_dataset
-    from critic.oracle import oracle_answer
+    from critic.data.build import BuildOptions, build_dataset
+    from critic.toy.chat_server import ChatServer
+    from critic.toy.oracle import oracle_answer
 
     with ChatServer(oracle_answer) as srv:
         res = build_dataset(asset_dir("data_recipes") / "toy.yaml", tmp_path / "data",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from critic.hf_loading import load_model, load_processor
+from critic.models.loading import load_model, load_processor
+from critic.toy.training_set import write_training_set
 from critic.training.collate import Collator, critic_loss, model_inputs
 from critic.training.data import TrainingData, index_training_file
 from critic.training.encode import IGNORE, SampleEncoder, eos_token_ids
-from critic.training.toy_data import write_training_set
 
 
 @pytest.fixture(scope="module")

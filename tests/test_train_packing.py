@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from critic.hf_loading import load_model, load_processor
-from critic.tiny_models import FAMILIES
+from critic.models.loading import load_model, load_processor
+from critic.models.tiny import FAMILIES
+from critic.toy.training_set import write_training_set
 from critic.training.attention import NAME, register, segment_bounds
 from critic.training.collate import Collator, RopeIndex, critic_loss, model_inputs
 from critic.training.data import TrainingData, index_training_file
 from critic.training.encode import IGNORE, SampleEncoder, eos_token_ids
 from critic.training.sampler import StepSampler, lpt_rows
-from critic.training.toy_data import write_training_set
 
 ATOL = 1e-4
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from critic.hf_loading import load_model
-from critic.tiny_models import FAMILIES
+from critic.models.loading import load_model
+from critic.models.tiny import FAMILIES
+from critic.toy.training_set import write_training_set
 from critic.training.config import load_config_dict
 from critic.training.model_setup import GROUPS, group_of, prepare_model
-from critic.training.toy_data import write_training_set
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -57,7 +57,7 @@ def test_frozen_parts_do_not_change(tmp_path: Path, data: Path) -> None:
 
 def test_lora_trains_adapters_and_exports_a_merged_critic(tmp_path: Path, data: Path) -> None:
     pytest.importorskip("peft")
-    from critic.judge import Critic
+    from critic.judging.critic import Critic
     from critic.training.trainer import train
 
     cfg = small_cfg(tmp_path, data, lora={"r": 4, "alpha": 8, "dropout": 0.0}, freeze={"vision_tower": True})

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from critic.cli import main
+from critic.commands.main import main
 from critic.jsonl import read_items
-from critic.judge import Critic
-from critic.training.toy_data import write_items, write_training_set
+from critic.judging.critic import Critic
+from critic.toy.training_set import write_items, write_training_set
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
        "PYTHONUNBUFFERED": "1"}
@@ -50,7 +50,7 @@ def config(tmp_path: Path, data: Path, **train) -> Path:
 def run_cli(args: list[str], *, nproc: int = 1, timeout: float = 300) -> subprocess.CompletedProcess:
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc)] if nproc > 1 \
         else [sys.executable]
-    return subprocess.run([*launcher, "-m", "critic.cli", "train", *args], env=ENV, capture_output=True, text=True,
+    return subprocess.run([*launcher, "-m", "critic", "train", *args], env=ENV, capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 
@@ -79,7 +79,7 @@ def test_cli_trains_and_the_checkpoint_judges_with_no_other_argument(tmp_path: P
     items_path = write_items(tmp_path / "items", task="pairwise", n=4, seed=9)
     items, _ = read_items(items_path)
     critic = Critic.from_pretrained(out, progress=False)
-    from critic.backends.base import SamplingParams
+    from critic.judging.backends.base import SamplingParams
 
     critic.sampling = SamplingParams(max_new_tokens=8)
     judgments = list(critic.judge_stream(items))
@@ -101,7 +101,7 @@ def test_resume_after_sigkill_reaches_the_same_final_loss(tmp_path: Path, data: 
 
     cfg = config(tmp_path / "b", data, epochs=2, save_steps=3)
     out = tmp_path / "b" / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "critic.cli", "train", str(cfg)], env=ENV,
+    proc = subprocess.Popen([sys.executable, "-m", "critic", "train", str(cfg)], env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
@@ -138,7 +138,7 @@ def test_deepspeed_on_two_cpu_processes_follows_the_one_process_curve(tmp_path: 
     """DeepSpeed's CPU accelerator (gloo without Intel's oneCCL) runs ZeRO-2 / ZeRO-3; most micro-batches
     here are text-only, so ZeRO-3 only finishes because each gets the masked dummy image."""
     pytest.importorskip("deepspeed")
-    from critic.tiny_models import make_tiny
+    from critic.models.tiny import make_tiny
 
     base = make_tiny(tmp_path / "base", family="llava", hidden_size=64, intermediate_size=128, vision_hidden_size=64)
     mixed = write_training_set(tmp_path / "mixed", n_pairwise=4, n_pointwise=4, seed=0, text_only=16)

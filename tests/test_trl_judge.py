@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from critic.chat_server import ChatServer
-from critic.oracle import oracle_answer
-from critic.trl_judge import CriticPairwiseJudge, CriticRewardFunc, completion_text, split_prompt
+from critic.judging.trl_adapters import CriticPairwiseJudge, CriticRewardFunc, completion_text, split_prompt
+from critic.toy.chat_server import ChatServer
+from critic.toy.oracle import oracle_answer
 
 
 @pytest.fixture(scope="module")
 def toy():
-    from critic.toy_world import generate_items
+    from critic.toy.world import generate_items
 
     pairs = list(generate_items(16, seed=21, task="pairwise"))
     cands = list(generate_items(3, seed=22, task="candidates", k=4))
@@ -23,7 +23,7 @@ def toy():
 
 @pytest.fixture(scope="module")
 def critic():
-    from critic.judge import Critic
+    from critic.judging.critic import Critic
 
     with ChatServer(oracle_answer) as srv:
         yield Critic.from_openai("oracle", base_url=srv.base_url, progress=False)
@@ -59,7 +59,7 @@ def test_conversational_prompts_carry_their_images(toy, critic):
 
 
 def test_no_verdict_is_minus_one():
-    from critic.judge import Critic
+    from critic.judging.critic import Critic
 
     with ChatServer(lambda body, images: "Both have merits.") as srv:
         judge = CriticPairwiseJudge(Critic.from_openai("x", base_url=srv.base_url, progress=False))
@@ -94,5 +94,5 @@ def test_reward_function_ranks_completions_of_each_prompt(toy, critic):
 
 
 def test_importing_the_adapter_does_not_import_trl():
-    code = "import sys, critic.trl_judge; assert 'trl' not in sys.modules"
+    code = "import sys, critic.judging.trl_adapters; assert 'trl' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

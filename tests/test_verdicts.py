@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from critic.templates import list_templates, load_template
-from critic.verdicts import ParseResult, Verdict, VerdictSpec, fmt_number
+from critic.judging.templates import list_templates, load_template
+from critic.judging.verdicts import ParseResult, Verdict, VerdictSpec, fmt_number
 
 S = Verdict  # shorthand in the tables: S(score=..), S(winner=..), S(scores=..)
 

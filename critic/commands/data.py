@@ -43,10 +43,10 @@ def _fmt_cost(tokens_in: int, tokens_out: int, price: tuple[float, float] | None
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from critic.backends.base import BackendFatalError
-    from critic.cli import CommandError
-    from critic.dataset_build import BuildOptions, build_dataset
-    from critic.recipe import RecipeError
+    from critic.commands.errors import CommandError
+    from critic.data.build import BuildOptions, build_dataset
+    from critic.data.recipe import RecipeError
+    from critic.judging.backends.base import BackendFatalError
 
     if args.out is None and not args.dry_run:
         raise CommandError("--out DIR is required (or --dry-run)")

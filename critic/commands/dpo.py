@@ -23,9 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from critic.backends.base import BackendFatalError
-    from critic.cli import CommandError
+    from critic.commands.errors import CommandError
     from critic.dpo.config import DPOConfigError, load_dpo_config
+    from critic.judging.backends.base import BackendFatalError
 
     try:
         cfg = load_dpo_config(args.config, list(args.overrides or []))

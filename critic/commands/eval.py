@@ -18,7 +18,7 @@ def _scale(values: list[float] | None) -> tuple[float, float] | None:
         return None
     lo, hi = values
     if not lo < hi:
-        from critic.cli import CommandError
+        from critic.commands.errors import CommandError
 
         raise CommandError(f"a scale needs LO < HI, got {lo} {hi}")
     return lo, hi
@@ -91,7 +91,7 @@ def _print_problems(problems: list[str], what: str) -> None:
 
 
 def _write_report(report, out: Path, plots: bool) -> None:
-    from critic.report_md import short_table
+    from critic.evaluation.report import short_table
 
     report.write(out, plots=plots)
     inp = report.inputs
@@ -106,8 +106,8 @@ def _write_report(report, out: Path, plots: bool) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from critic.cli import CommandError
-    from critic.report_md import compare_table
+    from critic.commands.errors import CommandError
+    from critic.evaluation.report import compare_table
 
     named = []
     for d in args.compare:
@@ -129,8 +129,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from critic.cli import CommandError
-    from critic.evaluate import evaluate
+    from critic.commands.errors import CommandError
+    from critic.evaluation.evaluate import evaluate
     from critic.jsonl import RecordFileError
 
     if args.compare:
@@ -156,11 +156,11 @@ def _judge(args: argparse.Namespace, items: list, out: Path, swap: str) -> tuple
     """Judge items into ``out/judgments.jsonl``, resuming; failures go to ``judgments.jsonl.failed.jsonl``.
 
     Returns the pointwise template's score scale (to map judge scores onto the gold scale)."""
-    from critic.backends.base import BackendFatalError
-    from critic.cli import CommandError
+    from critic.commands.errors import CommandError
     from critic.commands.judge import _done_keys
     from critic.jsonl import JsonlWriter
-    from critic.summary import JudgeSummary
+    from critic.judging.backends.base import BackendFatalError
+    from critic.judging.summary import JudgeSummary
 
     output = out / "judgments.jsonl"
     failed_path = output.with_name(output.name + ".failed.jsonl")
@@ -195,9 +195,9 @@ def _judge(args: argparse.Namespace, items: list, out: Path, swap: str) -> tuple
 
 
 def run_eval_bench(args: argparse.Namespace) -> int:
-    from critic.benchmarks import BenchmarkError, load_benchmark, load_spec
-    from critic.cli import CommandError
-    from critic.evaluate import evaluate
+    from critic.commands.errors import CommandError
+    from critic.evaluation.benchmarks import BenchmarkError, load_benchmark, load_spec
+    from critic.evaluation.evaluate import evaluate
     from critic.jsonl import write_records
 
     try:

@@ -41,10 +41,10 @@ def add_backend_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
 
 
 def build_critic(args: argparse.Namespace, prefix: str = ""):
-    """A :class:`critic.judge.Critic` from parsed :func:`add_backend_args` options."""
-    from critic.backends.base import SamplingParams
-    from critic.cache import JudgeCache
-    from critic.judge import Critic
+    """A :class:`critic.judging.critic.Critic` from parsed :func:`add_backend_args` options."""
+    from critic.judging.backends.base import SamplingParams
+    from critic.judging.backends.cache import JudgeCache
+    from critic.judging.critic import Critic
 
     get = lambda name: getattr(args, prefix.replace("-", "_") + name)  # noqa: E731
     cache = None if args.no_cache else JudgeCache(args.cache or default_cache_path())
@@ -64,7 +64,7 @@ def build_critic(args: argparse.Namespace, prefix: str = ""):
 
 
 def raise_usage(msg: str) -> None:
-    from critic.cli import CommandError
+    from critic.commands.errors import CommandError
 
     raise CommandError(msg)
 
@@ -100,11 +100,11 @@ def _done_keys(path: Path) -> set[tuple[str, bool]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from critic.backends.base import BackendFatalError
-    from critic.cli import CommandError
+    from critic.commands.errors import CommandError
     from critic.jsonl import JsonlWriter, RecordFileError, read_items
+    from critic.judging.backends.base import BackendFatalError
+    from critic.judging.summary import JudgeSummary
     from critic.records import CandidateSet
-    from critic.summary import JudgeSummary
 
     t0 = time.perf_counter()
     try:

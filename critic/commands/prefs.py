@@ -58,7 +58,7 @@ def _common(p: argparse.ArgumentParser, input_help: str, out_help: str) -> None:
 
 
 def _critic(args: argparse.Namespace):
-    from critic.cli import CommandError
+    from critic.commands.errors import CommandError
 
     try:
         return build_critic(args, prefix="judge-")
@@ -68,7 +68,7 @@ def _critic(args: argparse.Namespace):
 
 def _read_kind(args: argparse.Namespace, summary: Any, kind: type, wrong: str, dup: str) -> list:
     """The records of ``kind`` in ``args.input``, first of each id; every other line is a reported skip."""
-    from critic.cli import CommandError
+    from critic.commands.errors import CommandError
     from critic.jsonl import RecordFileError, read_items
 
     try:
@@ -97,10 +97,10 @@ def _read_sets(args: argparse.Namespace, summary: Any):
 
 
 def _label(args: argparse.Namespace, make_row: Any, noun: str) -> int:
-    from critic.backends.base import BackendFatalError
-    from critic.cli import CommandError
+    from critic.commands.errors import CommandError
     from critic.dpo.pairs import label_sets
-    from critic.summary import JudgeSummary
+    from critic.judging.backends.base import BackendFatalError
+    from critic.judging.summary import JudgeSummary
 
     t0 = time.perf_counter()
     summary = JudgeSummary()
@@ -151,11 +151,11 @@ def _filter_paths(out: Path) -> dict[str, Path]:
 
 
 def run_filter(args: argparse.Namespace) -> int:
-    from critic.backends.base import BackendFatalError
-    from critic.cli import CommandError
+    from critic.commands.errors import CommandError
     from critic.jsonl import JsonlWriter, ids_in
+    from critic.judging.backends.base import BackendFatalError
+    from critic.judging.summary import JudgeSummary
     from critic.records import PointwiseItem
-    from critic.summary import JudgeSummary
 
     t0 = time.perf_counter()
     summary = JudgeSummary()

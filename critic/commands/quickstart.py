@@ -30,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from critic.cli import CommandError
-    from critic.quickstart import (
+    from critic.commands.errors import CommandError
+    from critic.commands.main import main
+    from critic.toy.quickstart import (
         QuickstartError,
         QuickstartOptions,
         env_for_quickstart,
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     env_for_quickstart()
     opts = QuickstartOptions(out=args.out, n_heldout=args.n_heldout, n_candidate_sets=args.candidate_sets, k=args.k,
                              recipe=args.recipe, train_config=args.train_config, train_overrides=args.overrides,
-                             retrain=args.retrain, progress=not args.no_progress and sys.stderr.isatty())
+                             retrain=args.retrain, progress=not args.no_progress and sys.stderr.isatty(),
+                             runner=main)
     t0 = time.perf_counter()
     try:
         res = run_quickstart(opts)

@@ -48,8 +48,8 @@ def register(subparsers: Any) -> None:
 
 
 def _load(name: str, dirs: list[Path]):
-    from critic.cli import CommandError
-    from critic.templates import TemplateError, load_template
+    from critic.commands.errors import CommandError
+    from critic.judging.templates import TemplateError, load_template
 
     try:
         return load_template(name, dirs)
@@ -58,14 +58,14 @@ def _load(name: str, dirs: list[Path]):
 
 
 def _scale_text(t) -> str:
-    from critic.verdicts import fmt_number
+    from critic.judging.verdicts import fmt_number
 
     return f"{fmt_number(t.scale[0])}-{fmt_number(t.scale[1])}" if t.scale else "-"
 
 
 def _list(args: argparse.Namespace) -> int:
-    from critic.cli import CommandError
-    from critic.templates import TemplateError, list_templates
+    from critic.commands.errors import CommandError
+    from critic.judging.templates import TemplateError, list_templates
 
     try:
         templates = list_templates(args.template_dir)
@@ -105,7 +105,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _pick_item(path: Path, line: int | None):
     """The item on ``line`` (or the first valid one) and its line number."""
-    from critic.cli import CommandError
+    from critic.commands.errors import CommandError
     from critic.jsonl import JsonlReader, RecordFileError
     from critic.records import item_type_for
 
@@ -128,7 +128,7 @@ def _pick_item(path: Path, line: int | None):
 
 def _example_verdict(t, item) -> tuple[Any, bool]:
     """The item's gold verdict in the template's kind, or a placeholder; and whether it is gold."""
-    from critic.verdicts import Verdict
+    from critic.judging.verdicts import Verdict
 
     spec = t.spec
     if t.task == "pointwise":
@@ -150,10 +150,10 @@ def _example_verdict(t, item) -> tuple[Any, bool]:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from critic.cli import CommandError
+    from critic.commands.errors import CommandError
+    from critic.judging.pair_order import swap_rationale, swap_verdict
+    from critic.judging.templates import TemplateError
     from critic.records import CandidateSet
-    from critic.swap import swap_rationale, swap_verdict
-    from critic.templates import TemplateError
 
     t = _load(args.name, args.template_dir)
     item, lineno = _pick_item(args.item, args.line)

@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "images it is sent, grades the response(s) and answers like a GPT-4o judge in the format the prompt asks "
         "for. Fault options inject 429 (with Retry-After), 500, slow, malformed and empty answers at given rates.",
     )
-    from critic.chat_server import add_server_args
+    from critic.toy.chat_server import add_server_args
 
     add_server_args(teacher)
     teacher.add_argument("--model", action="append", default=None, metavar="NAME",
@@ -73,8 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_make(args: argparse.Namespace) -> int:
-    from critic.cli import CommandError
-    from critic.toy_world import DEFAULT_KINDS, make_toy
+    from critic.commands.errors import CommandError
+    from critic.toy.world import DEFAULT_KINDS, make_toy
 
     if args.n <= 0:
         raise CommandError("--n must be positive")
@@ -89,7 +89,7 @@ def run_make(args: argparse.Namespace) -> int:
 
 
 def run_model(args: argparse.Namespace) -> int:
-    from critic.tiny_models import TinySpec, make_tiny
+    from critic.models.tiny import TinySpec, make_tiny
 
     spec = TinySpec(
         family=args.family, seed=args.seed, hidden_size=args.hidden_size, num_layers=args.layers,
@@ -103,8 +103,8 @@ def run_model(args: argparse.Namespace) -> int:
 
 
 def run_teacher(args: argparse.Namespace) -> int:
-    from critic.chat_server import faults_from_args, serve_forever
-    from critic.oracle import oracle_answer
+    from critic.toy.chat_server import faults_from_args, serve_forever
+    from critic.toy.oracle import oracle_answer
 
     serve_forever(oracle_answer, args.host, args.port, faults_from_args(args), args.latency,
                   api_key=args.api_key, models=args.model)
@@ -112,8 +112,8 @@ def run_teacher(args: argparse.Namespace) -> int:
 
 
 def run_policy(args: argparse.Namespace) -> int:
-    from critic.cli import CommandError
-    from critic.toy_policy import sft_toy_policy
+    from critic.commands.errors import CommandError
+    from critic.toy.policy import sft_toy_policy
 
     if args.steps < 1 or not 0 <= args.off_topic <= 1:
         raise CommandError("--steps must be positive and --off-topic in [0, 1]")

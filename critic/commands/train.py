@@ -11,8 +11,8 @@ overrides: any config key, as --section.key VALUE or --section.key=VALUE (the ba
 is unambiguous), e.g. --train.learning_rate 1e-5 --data.packing false --train.output_dir runs/x
 (values are read as YAML: true/false, numbers, [a, b]).
 
-multi-process: torchrun --nproc_per_node 8 -m critic.cli train CONFIG.yaml
-               accelerate launch --config_file train/accelerate/multi_gpu.yaml -m critic.cli train CONFIG.yaml
+multi-process: torchrun --nproc_per_node 8 -m critic train CONFIG.yaml
+               accelerate launch --config_file train/accelerate/multi_gpu.yaml -m critic train CONFIG.yaml
 DeepSpeed:     set train.deepspeed: zero2 | zero3 | path/to/ds.json (pip install 'critic[deepspeed]')
 """
 
@@ -50,7 +50,7 @@ def split_flags(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     import yaml
 
-    from critic.cli import CommandError
+    from critic.commands.errors import CommandError
     from critic.training.config import ConfigError, load_config
 
     try:

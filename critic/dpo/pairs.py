@@ -20,7 +20,7 @@ provenance:
 ``critic label-pairs``, ``critic best-of-n`` and each round of ``critic dpo``).
 
 >>> from critic.records import CandidateSet
->>> from critic.ranking import RankedSet
+>>> from critic.judging.ranking import RankedSet
 >>> cs = CandidateSet(id="q", question="Colour?", candidates=["red", "blue"], images=["a.png"])
 >>> rs = RankedSet(id="q", mode="pairwise", aggregation="llava_ov", k=2, rewards=[2.0, -2.0], n_judgments=[2, 2],
 ...                chosen=0, rejected=1, chosen_reward=2.0, rejected_reward=-2.0, margin=4.0)
@@ -184,8 +184,8 @@ def label_sets(critic: Any, sets: Sequence[CandidateSet], out: str | Path, *, mo
     from the judge cache). Sets already ranked in ``out`` are skipped.
     """
     from critic.jsonl import JsonlWriter
-    from critic.ranking import rank_stream
-    from critic.summary import JudgeSummary
+    from critic.judging.ranking import rank_stream
+    from critic.judging.summary import JudgeSummary
 
     out = Path(out)
     paths = side_paths(out)

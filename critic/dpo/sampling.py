@@ -7,7 +7,7 @@ Two samplers, one output: :func:`sample_candidates` writes one :class:`~critic.r
 per prompt (``candidates`` = the K answers, ``meta`` = round and policy) the moment its K answers
 exist; a rerun skips prompts already in the file.
 
-- ``hf``: transformers ``generate`` through :class:`~critic.backends.hf.HFBackend` (the policy's
+- ``hf``: transformers ``generate`` through :class:`~critic.judging.backends.hf.HFBackend` (the policy's
   own chat template, batched, left-padded), sampling with ``temperature`` and ``top_p``. The K
   copies of a prompt land in the same batch, so each row samples independently.
 - ``openai``: an OpenAI-compatible server (vLLM, SGLang) serving the policy; K requests per prompt
@@ -58,8 +58,8 @@ def read_prompts(path: str | Path, max_prompts: int | None = None) -> tuple[list
 
 def prompt_request(prompt: Prompt, key: str = ""):
     """The generation request of a prompt: the user turn of :func:`critic.dpo.pairs.prompt_messages`."""
-    from critic.backends.base import GenRequest
     from critic.dpo.pairs import prompt_messages
+    from critic.judging.backends.base import GenRequest
     from critic.media import load_image
 
     images = [load_image(p) for p in prompt.images]
@@ -77,11 +77,11 @@ def done_ids(path: Path) -> set[str]:
 def make_backend(cfg: Any, checkpoint: str, round_index: int, *, dtype: str = "auto", trust_remote_code: bool = False):
     """The sampling backend for a policy checkpoint (``cfg``: the ``sampling`` config section)."""
     if cfg.backend == "hf":
-        from critic.backends.hf import HFBackend
+        from critic.judging.backends.hf import HFBackend
 
         return HFBackend(checkpoint, batch_size=cfg.batch_size, dtype=None if dtype == "auto" else dtype,
                          device=cfg.device, trust_remote_code=trust_remote_code, cache=None)
-    from critic.backends.openai_compat import OpenAIBackend
+    from critic.judging.backends.openai_compat import OpenAIBackend
 
     model = cfg.model.format(checkpoint=checkpoint, round=round_index)
     return OpenAIBackend(model, base_urls=cfg.base_url, concurrency=cfg.concurrency, cache=None)
@@ -112,7 +112,7 @@ def sample_candidates(backend: Any, prompts: Sequence[Prompt], out_path: Path, *
 
 def _sample_chunk(backend: Any, prompts: Iterable[Prompt], out: Any, k: int, temperature: float, top_p: float,
                   max_new_tokens: int, seed: int, meta: dict[str, Any], stats: dict[str, int]) -> int:
-    from critic.backends.base import SamplingParams
+    from critic.judging.backends.base import SamplingParams
     from critic.media import MediaError
 
     requests, owner, ready = [], [], []

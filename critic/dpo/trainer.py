@@ -101,7 +101,7 @@ def train_round(policy: str | Path, pairs_path: Path, out_dir: Path, cfg: Any, *
                 log: Any = print) -> dict[str, Any]:
     """Train one DPO round; returns the round's training record (also saved next to the checkpoint)."""
     from critic.dpo.pairs import load_pairs
-    from critic.hf_loading import load_model, load_processor
+    from critic.models.loading import load_model, load_processor
 
     done = round_done(out_dir)
     if done is not None:

@@ -12,8 +12,7 @@ One module per idea:
 ``attention``       per-sample SDPA for packed rows (``critic_packed_sdpa``), registered with transformers
 ``trainer``         the Trainer subclass, its arguments, checkpoint-weight restore on resume, ``train``
 ``callbacks``       progress bar (loss, tokens/s, ETA), the sampler's epoch, judging held-out items at saves
-``evaluation``      judging items with a checkpoint (``Critic.from_pretrained``) and ``critic.evaluate`` metrics
+``evaluation``      judging items with a checkpoint (``Critic.from_pretrained``) and ``critic.evaluation.evaluate`` metrics
 ``checkpoint``      critic metadata (``critic.json``), model card, resumable-checkpoint lookup, export
-``toy_data``        toy-world critic training sets with short rationales (tests, benchmarks, quickstart)
 ==================  ============================================================================
 """

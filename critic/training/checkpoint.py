@@ -24,7 +24,7 @@ from critic import __version__
 from critic.training.config import TrainConfig
 from critic.training.data import DataReport, SampleRef
 
-CRITIC_META = "critic.json"  # the name critic.judge reads
+CRITIC_META = "critic.json"  # the name critic.judging.critic reads
 TRAINER_STATE = "trainer_state.json"
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -47,7 +47,7 @@ def default_templates(refs: list[SampleRef], override: dict[str, str] | None = N
 
 def template_warnings(refs: list[SampleRef]) -> list[str]:
     """Templates whose current file differs from the one the data was rendered with."""
-    from critic.templates import TemplateError, load_template
+    from critic.judging.templates import TemplateError, load_template
 
     out = []
     for t in trained_templates(refs):

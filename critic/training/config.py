@@ -69,7 +69,7 @@ class ModelConfig(Section):
         if self.tiny is not None:
             from dataclasses import fields
 
-            from critic.tiny_models import TinySpec
+            from critic.models.tiny import TinySpec
 
             known = {f.name for f in fields(TinySpec)}
             bad = sorted(set(self.tiny) - known)

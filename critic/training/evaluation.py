@@ -2,7 +2,7 @@
 
 This is the real path a user takes — ``Critic.from_pretrained(checkpoint)`` with the templates
 recorded in its ``critic.json`` — so a passing number here means the checkpoint judges correctly
-on its own. The metrics are :func:`critic.evaluate.evaluate`'s (the ``critic eval`` numbers); the
+on its own. The metrics are :func:`critic.evaluation.evaluate.evaluate`'s (the ``critic eval`` numbers); the
 headline ones are returned flat:
 
 - pairwise: ``accuracy_without_ties`` (items whose gold is not a tie; a judged tie is wrong),
@@ -24,7 +24,7 @@ HEADLINE = {"pairwise": ("accuracy_without_ties", "accuracy_with_ties", "parse_f
 
 def score_judgments(items: list[Any], judgments: list[Any], *, n_resamples: int = 200) -> dict[str, Any]:
     """Headline metrics of ``judgments`` against the items' gold labels / scores."""
-    from critic.evaluate import evaluate
+    from critic.evaluation.evaluate import evaluate
 
     report = evaluate(items, judgments, n_resamples=n_resamples)
     out: dict[str, Any] = {"n_judgments": len(judgments)}
@@ -43,9 +43,9 @@ def score_judgments(items: list[Any], judgments: list[Any], *, n_resamples: int 
 def evaluate_checkpoint(checkpoint: str | Path, items_path: str | Path, *, max_items: int = 200, swap: str = "none",
                         max_new_tokens: int = 64, batch_size: int = 32) -> dict[str, Any]:
     """Judge up to ``max_items`` items of ``items_path`` with ``checkpoint`` and score them."""
-    from critic.backends.base import SamplingParams
     from critic.jsonl import read_items
-    from critic.judge import Critic
+    from critic.judging.backends.base import SamplingParams
+    from critic.judging.critic import Critic
 
     items, _ = read_items(items_path)
     items = [it for it in items if isinstance(it, PointwiseItem | PairwiseItem)][:max_items]

@@ -49,14 +49,14 @@ def load_base(cfg: ModelConfig) -> tuple[Any, Any]:
     import torch
 
     if cfg.tiny is not None:
-        from critic.tiny_models import TinySpec, build_tiny
+        from critic.models.tiny import TinySpec, build_tiny
 
         model, processor = build_tiny(TinySpec(**cfg.tiny))
         model.set_attn_implementation(cfg.attn_implementation)
         if cfg.dtype not in ("auto", "float32"):
             model.to(getattr(torch, cfg.dtype))
     else:
-        from critic.hf_loading import load_model, load_processor
+        from critic.models.loading import load_model, load_processor
 
         model = load_model(cfg.name_or_path, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code,  # type: ignore[arg-type]
                            attn_implementation=cfg.attn_implementation)

@@ -19,8 +19,6 @@ Subclassing ``BatchRebalanceSampler`` tells Trainer that this batch sampler is a
 
 from __future__ import annotations
 
-import math
-
 from transformers.trainer_pt_utils import BatchRebalanceSampler
 
 
@@ -102,8 +100,3 @@ def accumulation_steps(global_batch_size: int, per_device_batch_size: int, world
         raise ValueError(f"global_batch_size {global_batch_size} is not a multiple of per_device_batch_size × "
                          f"world size = {per_device_batch_size} × {world_size}")
     return max(1, global_batch_size // per_step)
-
-
-def steps_for(n_samples: int, global_batch_size: int, epochs: float, drop_last: bool = False) -> int:
-    per_epoch = n_samples // global_batch_size if drop_last else math.ceil(n_samples / global_batch_size)
-    return max(1, math.ceil(per_epoch * epochs))

@@ -1,0 +1,54 @@
+"""The ``critic`` command: one sub-command per job, each defined in :mod:`critic.commands`.
+
+Command modules expose ``register(subparsers)``; heavy libraries (torch, transformers) are imported
+inside the command's ``run`` so ``critic --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from critic import __version__
+from critic.commands.errors import CommandError
+
+# Order here is the order in `critic --help`.
+COMMAND_MODULES = [
+    "critic.commands.quickstart",
+    "critic.commands.templates",
+    "critic.commands.toy",
+    "critic.commands.data",
+    "critic.commands.train",
+    "critic.commands.judge",
+    "critic.commands.eval",
+    "critic.commands.prefs",
+    "critic.commands.dpo",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="critic",
+        description="Build, train, run and measure generative vision-language critics.",
+    )
+    parser.add_argument("--version", action="version", version=f"critic {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except CommandError as exc:
+        print(f"critic {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)

@@ -1,0 +1,322 @@
+"""Data recipes: the YAML that says how a critic dataset is built (``critic data build``).
+
+A recipe names its sources (each with a target mode), the template mix, the teacher, the
+augmentation, the splits and the seed. It is parsed into pydantic models that reject unknown keys;
+every problem is reported as ``recipe.yaml:LINE: key.path: what is wrong``. The keys are documented
+in ``docs/data.md``; ``data_recipes/toy.yaml`` is a complete example.
+
+>>> r = Recipe.model_validate({"name": "t", "templates": {"llava_critic_pointwise": 1},
+...                            "sources": [{"kind": "toy", "task": "pointwise", "n": 4}]})
+>>> r.sources[0].target, r.source_name(0), r.splits
+('teacher_judge', 'toy_pointwise', {'train': 1.0})
+>>> Recipe.model_validate({"name": "t", "templates": {}, "sources": [], "seeed": 1})
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 1 validation error for Recipe
+seeed
+  Extra inputs are not permitted [...]
+    ...
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+TargetMode = Literal["teacher_judge", "teacher_explain", "gold"]
+TEACHER_MODES = ("teacher_judge", "teacher_explain")
+
+#: Appended to the template's prompt in ``teacher_explain`` mode; ``{verdict}`` is the known verdict
+#: written in the template's own format. The oracle teacher keys on the last sentence's phrase.
+DEFAULT_EXPLAIN_INSTRUCTION = (
+    "The correct verdict for this task is already known. Write the evaluation a careful judge would "
+    "write to reach it, citing specific details of the image(s) and of the response(s); then give this "
+    "verdict in the format asked for above:\n{verdict}"
+)
+
+
+class _Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _SourceBase(_Cfg):
+    name: str | None = Field(None, description="names the source in sample ids and stats (default: kind[_task])")
+    target: TargetMode = "teacher_judge"
+    templates: dict[str, float] | None = Field(None, description="this source's template mix (default: the recipe's)")
+    limit: int | None = Field(None, ge=1, description="use only the first N items")
+    gold_scale: tuple[float, float] | None = Field(
+        None, description="scale of the items' gold scores (default: the template's own scale)")
+
+
+class JsonlSource(_SourceBase):
+    """Items in critic's JSONL record format (pointwise and pairwise; candidate sets are skipped)."""
+
+    kind: Literal["jsonl"]
+    path: str
+
+
+class ToySource(_SourceBase):
+    """Toy-world items generated on the fly (images in memory, written into the dataset)."""
+
+    kind: Literal["toy"]
+    task: Literal["pointwise", "pairwise"]
+    n: int = Field(ge=1)
+    seed: int = 0
+    kinds: list[str] | None = None
+    one_claim: bool = False
+    image_size: int = Field(32, ge=8)
+
+
+class HFDiskSource(_SourceBase):
+    """A ``datasets`` dataset saved with ``save_to_disk``; ``columns`` maps item fields to column names."""
+
+    kind: Literal["hf_disk"]
+    path: str
+    split: str | None = None
+    columns: dict[str, str | list[str]] = Field(default_factory=dict)
+    labels: dict[str, Literal["A", "B", "tie"]] | None = None
+    image_folder: str | None = None
+
+
+class LlavaSource(_SourceBase):
+    """LLaVA conversation JSON / JSONL (``id``, ``image``, ``conversations``), e.g. LLaVA-Critic-113k.
+
+    The human turn is read back into question / response(s) (:mod:`critic.data.sources.prompt_fields`);
+    the gpt turn is parsed with ``parse_templates`` (per task) into rationale + verdict.
+    """
+
+    kind: Literal["llava"]
+    path: str
+    image_folder: str | None = None
+    parse_templates: dict[Literal["pointwise", "pairwise"], str] = Field(
+        default_factory=lambda: {"pointwise": "llava_critic_pointwise", "pairwise": "llava_critic_pairwise"})
+
+
+class PairwiseFileSource(_SourceBase):
+    """Pairwise preferences in JSON / JSONL / CSV with columns mapped by ``columns``.
+
+    ``columns`` maps item fields (``id``, ``question``, ``response_a``, ``response_b``, ``label``,
+    ``images``, ``reference``) to column names; a list of names is joined (question) or voted
+    (label, majority). ``labels`` maps column values (as text) to A / B / tie.
+    """
+
+    kind: Literal["pairwise_file"]
+    path: str
+    columns: dict[str, str | list[str]]
+    labels: dict[str, Literal["A", "B", "tie"]] = Field(
+        default_factory=lambda: {"A": "A", "B": "B", "tie": "tie", "1": "A", "2": "B", "0": "tie"})
+    fixed_label: Literal["A", "B", "tie"] | None = Field(
+        None, description="every row's label (chosen / rejected files: A) when there is no label column")
+    image_folder: str | None = None
+
+
+class PandaLMSource(_SourceBase):
+    """PandaLM's test set, read by ``critic.evaluation.benchmarks.pandalm`` (majority of three annotators)."""
+
+    kind: Literal["pandalm"]
+    path: str
+
+
+class VLRewardBenchSource(_SourceBase):
+    """VL-RewardBench ``data.jsonl``, read by ``critic.evaluation.benchmarks.vl_rewardbench``."""
+
+    kind: Literal["vlrewardbench"]
+    path: str
+    image_folder: str | None = None
+
+
+class BenchmarkSource(_SourceBase):
+    """Any judge-benchmark file a :mod:`critic.evaluation.benchmarks` loader reads (``loader`` names the module)."""
+
+    kind: Literal["benchmark"]
+    loader: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    path: str
+    image_folder: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+Source = Annotated[
+    JsonlSource | ToySource | HFDiskSource | LlavaSource | PairwiseFileSource | PandaLMSource | VLRewardBenchSource
+    | BenchmarkSource,
+    Field(discriminator="kind"),
+]
+
+
+class TeacherConfig(_Cfg):
+    """The teacher endpoint: any OpenAI-compatible server. API keys come from ``api_key_env`` only."""
+
+    model: str = "gpt-4o"
+    base_url: str | list[str] | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(16, ge=1)
+    rpm: int | None = Field(None, ge=1, description="requests per minute")
+    tpm: int | None = Field(None, ge=1, description="tokens per minute (paced as rpm from the token estimate)")
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(6, ge=0)
+    max_new_tokens: int = Field(1024, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    price_per_mtok: tuple[float, float] | None = None
+    est_output_tokens: int = Field(300, ge=1, description="output tokens per call, for --dry-run and tpm")
+    image_detail: Literal["low", "high", "auto"] | None = None
+    window: int | None = Field(None, ge=1, description="requests prepared at once (default max(512, 32*concurrency))")
+    cache: str | None = Field(None, description="SQLite cache (default $CRITIC_CACHE_DIR/teacher.sqlite)")
+
+    @field_validator("base_url")
+    @classmethod
+    def _urls(cls, v: Any) -> Any:
+        if isinstance(v, list) and not v:
+            raise ValueError("give at least one base URL")
+        return v
+
+    @property
+    def base_urls(self) -> list[str] | None:
+        return [self.base_url] if isinstance(self.base_url, str) else self.base_url
+
+    @property
+    def window_size(self) -> int:
+        return self.window or max(512, 32 * self.concurrency)
+
+
+class AugmentConfig(_Cfg):
+    """Augmentation rates. A swapped sample shows B first; its verdict and rationale are rewritten."""
+
+    swap_rate: float = Field(0.0, ge=0, le=1)
+    swap_mode: Literal["replace", "add"] = "replace"
+    reference_drop_rate: float = Field(0.0, ge=0, le=1)
+
+
+class Recipe(_Cfg):
+    """A whole recipe (see ``docs/data.md``)."""
+
+    name: str
+    description: str = ""
+    seed: int = 0
+    sources: list[Source]
+    templates: dict[str, float] = Field(description="template mix: name -> weight")
+    templates_per_item: int = Field(1, ge=1)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    explain_instruction: str = DEFAULT_EXPLAIN_INSTRUCTION
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    splits: dict[str, float] = Field(default_factory=lambda: {"train": 1.0})
+    split_key: Literal["question_id", "id", "image"] = "question_id"
+
+    @field_validator("templates")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in v.items() if not (math.isfinite(w) and w >= 0)}
+        if bad:
+            raise ValueError(f"weights must be finite and >= 0: {bad}")
+        return v
+
+    @field_validator("splits")
+    @classmethod
+    def _splits(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v or any(not (w > 0) for w in v.values()):
+            raise ValueError("splits: give at least one split, each with a fraction > 0")
+        bad = [k for k in v if not k.replace("_", "").replace("-", "").isalnum()]
+        if bad:
+            raise ValueError(f"split names are file names: letters, digits, - and _ only, got {bad}")
+        return v
+
+    @field_validator("explain_instruction")
+    @classmethod
+    def _instruction(cls, v: str) -> str:
+        if "{verdict}" not in v:
+            raise ValueError("must contain {verdict} (where the known verdict is written)")
+        return v
+
+    @model_validator(mode="after")
+    def _names(self) -> Recipe:
+        names = [self.source_name(i) for i in range(len(self.sources))]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"two sources share the name(s) {dup}; give them distinct `name:`s")
+        return self
+
+    def source_name(self, i: int) -> str:
+        s = self.sources[i]
+        if s.name:
+            return s.name
+        return f"{s.kind}_{s.task}" if isinstance(s, ToySource) else s.kind
+
+    @property
+    def uses_teacher(self) -> bool:
+        return any(s.target in TEACHER_MODES for s in self.sources)
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be read; the message names the file, line and key."""
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the YAML node at ``loc`` (a pydantic error location), as deep as it goes."""
+    line = None
+    for key in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        nxt = None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(key):
+                    nxt, line = v, k.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            nxt = node.value[key]
+        node = nxt
+    if node is not None and line is None:
+        line = node.start_mark.line + 1
+    return line
+
+
+def line_of(path: str | Path, loc: tuple[Any, ...]) -> int | None:
+    """The line of key path ``loc`` in the YAML file (None when it cannot be found)."""
+    try:
+        return _line_of(yaml.compose(Path(path).read_text(encoding="utf-8")), loc)
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe; raises :class:`RecipeError` naming ``file:line: key: problem``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read the recipe ({exc.strerror or exc})") from exc
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise RecipeError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe is a YAML mapping")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _KIND_TAGS))
+            line = _line_of(root, loc)
+            key = ".".join(str(p) for p in loc) or "(recipe)"
+            problem = err["msg"]
+            if err["type"] == "extra_forbidden":
+                problem = f"unknown key {str(loc[-1])!r}"
+            lines.append(f"{path}{f':{line}' if line else ''}: {key}: {problem}")
+        raise RecipeError("\n".join(lines)) from None
+
+
+_KIND_TAGS = {"jsonl", "toy", "hf_disk", "llava", "pairwise_file", "pandalm", "vlrewardbench", "benchmark"}
+
+
+def resolve_path(recipe_path: str | Path, value: str) -> Path:
+    """A path from a recipe: ``~`` and ``$VARS`` expanded, relative ones taken from the recipe's folder."""
+    p = Path(os.path.expandvars(os.path.expanduser(value)))
+    return p if p.is_absolute() else (Path(recipe_path).resolve().parent / p)

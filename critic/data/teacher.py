@@ -1,0 +1,285 @@
+"""Teacher distillation: ask a teacher model for rationales and verdicts, through the judge's stack.
+
+The teacher is any OpenAI-compatible endpoint, reached with
+:class:`~critic.judging.backends.openai_compat.OpenAIBackend` (concurrency, RPM pacing, retries, failover,
+cost) and the SQLite :class:`~critic.judging.backends.cache.JudgeCache`. Prompts are rendered by the template and
+answers turned into judgments by :class:`~critic.judging.critic.Critic`, exactly as when judging; only the
+cache key differs from the judge's: images are identified by the SHA-256 of their file bytes (the
+dataset's image store names them so), which lets a warm rebuild skip decoding them. Two target modes:
+
+* ``teacher_judge`` — the teacher judges the item with the template; its verdict is the label.
+* ``teacher_explain`` — the verdict is known: the prompt is the template's prompt followed by the
+  recipe's ``explain_instruction`` stating that verdict in the template's own format
+  (:class:`ExplainTemplate`); an answer whose parsed verdict differs is dropped by the builder.
+
+The teacher always sees the item in its original order; swap augmentation is applied afterwards,
+when the sample is made (verdict swapped, rationale's position words rewritten).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from critic.data.recipe import TeacherConfig
+from critic.data.samples import gold_verdict
+from critic.judging.backends.base import GenRequest, GenResult, SamplingParams
+from critic.judging.backends.cache import JudgeCache
+from critic.judging.critic import Critic, Judgment, Task, backend_cache_settings
+from critic.judging.templates import Prompt, Template, TemplateError
+from critic.judging.verdicts import Verdict
+from critic.media import MediaError, load_image
+from critic.records import PairwiseItem, PointwiseItem
+
+Item = PointwiseItem | PairwiseItem
+
+
+@dataclass(frozen=True, eq=False)
+class ExplainTemplate(Template):
+    """A template whose prompt ends with an instruction giving the item's known verdict.
+
+    Its ``name`` is the base template's (judgments and samples name the base); its ``hash`` covers
+    the base hash, the instruction and the gold scale, so explain requests never share a cache
+    entry with judge requests.
+    """
+
+    instruction: str = ""
+    gold_scale: tuple[float, float] | None = None
+
+    @classmethod
+    def wrap(cls, base: Template, instruction: str, gold_scale: tuple[float, float] | None) -> ExplainTemplate:
+        values = {f.name: getattr(base, f.name) for f in fields(Template)}
+        digest = hashlib.sha256(f"{base.hash}\0{instruction}\0{gold_scale}".encode()).hexdigest()[:16]
+        values["hash"] = digest
+        return cls(**values, instruction=instruction, gold_scale=gold_scale)
+
+    def render_prompt(self, item: Item, *, swapped: bool = False, rubric: str | None = None) -> Prompt:
+        prompt = super().render_prompt(item, swapped=swapped, rubric=rubric)
+        verdict = gold_verdict(item, self, self.gold_scale)
+        text = self.instruction.replace("{verdict}", self.spec.render(verdict))
+        return Prompt(prompt.system, [*prompt.parts, {"type": "text", "text": text}])
+
+
+@dataclass(frozen=True, eq=False)
+class RememberingTemplate(Template):
+    """A template that remembers the prompts it rendered until :meth:`forget` (same name and hash).
+
+    A teacher request and the training sample made from its answer render the same prompt (same
+    item object, same order); remembering it halves the rendering work of a build.
+    """
+
+    memory: dict[tuple[int, bool, str | None], tuple[Any, Prompt]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def wrap(cls, base: Template) -> RememberingTemplate:
+        return cls(**{f.name: getattr(base, f.name) for f in fields(Template)})
+
+    def render_prompt(self, item: Item, *, swapped: bool = False, rubric: str | None = None) -> Prompt:
+        key = (id(item), swapped, rubric)
+        hit = self.memory.get(key)
+        if hit is not None and hit[0] is item:
+            return hit[1]
+        prompt = super().render_prompt(item, swapped=swapped, rubric=rubric)
+        self.memory[key] = (item, prompt)
+        return prompt
+
+    def forget(self) -> None:
+        self.memory.clear()
+
+
+def default_cache_path() -> str:
+    root = os.environ.get("CRITIC_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "critic")
+    return os.path.join(root, "teacher.sqlite")
+
+
+def make_backend(cfg: TeacherConfig, cache: JudgeCache | None) -> Any:
+    """The OpenAI backend for ``cfg``; the API key is read from ``$<api_key_env>`` here and only here."""
+    from critic.judging.backends.openai_compat import OpenAIBackend
+
+    return OpenAIBackend(
+        cfg.model, base_urls=cfg.base_urls, api_key=os.environ.get(cfg.api_key_env), concurrency=cfg.concurrency,
+        timeout=cfg.timeout, max_retries=cfg.max_retries, cache=cache, price_per_mtok=cfg.price_per_mtok,
+        rpm=cfg.rpm, image_detail=cfg.image_detail)
+
+
+def image_tokens(width: int, height: int, detail: str | None) -> int:
+    """GPT-4o's published image token count: 85 (+170 per 512-px tile at high detail).
+
+    >>> image_tokens(32, 32, None), image_tokens(1024, 1024, "high"), image_tokens(4000, 3000, "low")
+    (255, 765, 85)
+    """
+    if detail == "low":
+        return 85
+    w, h = float(width), float(height)
+    if max(w, h) > 2048:
+        s = 2048 / max(w, h)
+        w, h = w * s, h * s
+    if min(w, h) > 768:
+        s = 768 / min(w, h)
+        w, h = w * s, h * s
+    return 85 + 170 * math.ceil(w / 512) * math.ceil(h / 512)
+
+
+@dataclass
+class Estimate:
+    """What a teacher pass would cost (``--dry-run``)."""
+
+    calls: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+
+
+class Teacher:
+    """Judges batches of (item, template) pairs with the configured teacher, results in input order.
+
+    Requests are keyed by judge id, template hash, rendered messages, the SHA-256 of each image
+    file's bytes (the name the dataset's image store gives it) and the sampling parameters. The
+    cache is consulted before any image is decoded, so a warm rebuild decodes no image at all;
+    the misses go to the backend, which sends them (concurrency, retries) and caches the answers.
+    """
+
+    def __init__(self, cfg: TeacherConfig, cache: JudgeCache | None, backend: Any = None,
+                 images_folder: str | None = None) -> None:
+        self.cfg = cfg
+        self.cache = cache
+        self.backend = backend if backend is not None else make_backend(cfg, cache)
+        sampling = SamplingParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
+        self.critic = Critic(self.backend, sampling=sampling, progress=False)
+        self._sampling = sampling.to_dict()
+        self._explain: dict[tuple[str, str, Any], ExplainTemplate] = {}
+        self._images_folder = os.path.realpath(images_folder) if images_folder else None
+        self._file_hash: dict[str, str] = {}
+
+    @property
+    def model(self) -> str:
+        return str(getattr(self.backend, "model", self.backend.judge_id))
+
+    def explain_template(self, base: Template, instruction: str, gold_scale: tuple[float, float] | None) -> Template:
+        key = (base.hash, instruction, gold_scale)
+        if key not in self._explain:
+            self._explain[key] = ExplainTemplate.wrap(base, instruction, gold_scale)
+        return self._explain[key]
+
+    def _pace(self, est_tokens_per_call: float) -> None:
+        """Turn a TPM limit into the backend's RPM pacing, from the estimated tokens per call."""
+        if self.cfg.tpm and hasattr(self.backend, "rpm"):
+            rpm = max(1, int(self.cfg.tpm / max(1.0, est_tokens_per_call)))
+            self.backend.rpm = min(rpm, self.cfg.rpm) if self.cfg.rpm else rpm
+
+    def image_hash(self, path: str) -> str:
+        """SHA-256 (32 hex digits) of an image file's bytes: the store's file name, or computed once."""
+        got = self._file_hash.get(path)
+        if got is None:
+            if self._images_folder and os.path.dirname(path) == self._images_folder:
+                got = os.path.splitext(os.path.basename(path))[0]
+            else:
+                try:
+                    with open(path, "rb") as fh:
+                        got = hashlib.sha256(fh.read()).hexdigest()[:32]
+                except OSError:
+                    got = f"unreadable:{path}"
+            self._file_hash[path] = got
+        return got
+
+    def tasks(self, calls: Sequence[tuple[Item, Template]]) -> list[tuple[Task, list[str]]]:
+        """The request of each call (images not loaded yet) and the image paths it needs, in order."""
+        out = []
+        for item, t in calls:
+            try:
+                prompt = t.render_prompt(item)
+                paths = [item.images[i] for i in prompt.image_order()]
+            except (TemplateError, ValueError, IndexError) as exc:
+                out.append((Task(item, False, None, error=f"template: {exc}"), []))
+                continue
+            messages = prompt.messages()
+            hashes = [self.image_hash(p) for p in paths]
+            key = JudgeCache.key(judge=self.backend.judge_id, template=t.hash, messages=messages, images=hashes,
+                                 sampling=self._sampling, **backend_cache_settings(self.backend))
+            out.append((Task(item, False, GenRequest(messages=messages, image_hashes=hashes, key=key)), paths))
+        return out
+
+    def judge(self, calls: Sequence[tuple[Item, Template]]) -> list[Judgment]:
+        """One judgment per call (item shown in its original order), in order.
+
+        A judgment has a verdict, a ``parse_error`` (answer without a readable verdict) or an
+        ``error`` (no answer: the call failed after its retries, or an image could not be read).
+        """
+        tasks = self.tasks(calls)
+        results: dict[int, GenResult] = {}
+        if self.cache is not None:
+            for k, (task, _) in enumerate(tasks):
+                if task.request is not None:
+                    hit = self.cache.get(task.request.key)
+                    if hit is not None:
+                        results[k] = hit
+        decoded: dict[str, Any] = {}  # an image shared by several calls of the window is decoded once
+        pending = []
+        for k, (task, paths) in enumerate(tasks):
+            if task.request is None or k in results:
+                continue
+            try:
+                for p in paths:
+                    if p not in decoded:
+                        decoded[p] = load_image(p)
+                task.request.images = [decoded[p] for p in paths]
+            except (MediaError, OSError) as exc:
+                task.request, task.error = None, f"input: {exc}"
+                continue
+            pending.append(k)
+        if self.cfg.tpm and pending:
+            sample = [tasks[k][0].request for k in pending[:64]]
+            est = sum(_prompt_tokens(r.messages, r.images, self.cfg.image_detail) for r in sample) / len(sample)  # type: ignore[union-attr]
+            self._pace(est + self.cfg.est_output_tokens)
+        requests = [tasks[k][0].request for k in pending]
+        for j, result in self.backend.stream(requests, self.critic.sampling):
+            results[pending[j]] = result
+            tasks[pending[j]][0].request.images = []  # type: ignore[union-attr]  # free the pixels
+        return [self.critic._judgment(task, t, results.get(k)) for k, ((task, _), (_, t)) in enumerate(zip(tasks, calls))]
+
+    def estimate(self, calls: Sequence[tuple[Item, Template]], into: Estimate) -> None:
+        """Add what ``calls`` would cost to ``into`` (nothing is sent; cached calls are free)."""
+        from PIL import Image
+
+        for task, paths in self.tasks(calls):
+            if task.request is None:
+                continue
+            into.calls += 1
+            if self.cache is not None and self.cache.get(task.request.key) is not None:
+                into.cached += 1
+                continue
+            sizes = []
+            for p in paths:
+                try:
+                    with Image.open(p) as im:
+                        sizes.append(im.size)
+                except OSError:
+                    continue
+            into.prompt_tokens += _prompt_tokens(task.request.messages, [], self.cfg.image_detail, sizes)
+            into.output_tokens += self.cfg.est_output_tokens
+
+    def price(self) -> tuple[float, float] | None:
+        from critic.judging.backends.openai_compat import price_for
+
+        return self.cfg.price_per_mtok or price_for(self.cfg.model)
+
+
+def _prompt_tokens(messages: list[dict[str, Any]], images: Sequence[Any], detail: str | None,
+                   sizes: Sequence[tuple[int, int]] = ()) -> int:
+    """Estimated prompt tokens: text characters / 4 plus GPT-4o's image tokens."""
+    chars = sum(len(p.get("text", "")) for m in messages for p in m["content"] if p.get("type") == "text")
+    sizes = [*sizes, *(im.size for im in images)]
+    return math.ceil(chars / 4) + sum(image_tokens(w, h, detail) for w, h in sizes)
+
+
+def teacher_verdict(j: Judgment) -> Verdict:
+    """The verdict of a parsed judgment, in the item's original order."""
+    if j.task == "pointwise":
+        return Verdict(score=j.score)  # type: ignore[union-attr]
+    if getattr(j, "scores", None):
+        return Verdict(scores=tuple(j.scores))  # type: ignore[union-attr,arg-type]
+    return Verdict(winner=j.winner)  # type: ignore[union-attr]

@@ -1,0 +1,20 @@
+"""Judging: a critic reads items through a template, generates on a backend and returns typed judgments.
+
+One module per idea:
+
+==================  ============================================================================
+``critic``          :class:`Critic`: template + backend → judgments; ``score``, ``compare``, ``judge_stream``
+``templates``       template files (YAML header + Jinja blocks), sandboxed rendering, lookup, user folders
+``verdicts``        verdict records, verdict specs (score / choice / two scores) and the one generic parser
+``pair_order``      swap policies (``none`` / ``random`` / ``both``), combining two orders, swapping items,
+                    verdicts and the position words of rationales
+``ranking``         K-candidate tournaments: rewards, chosen / rejected pairs
+``bradley_terry``   Bradley–Terry strengths from pairwise outcomes (Hunter's MM iteration)
+``summary``         the end-of-run summary judging commands print
+``trl_adapters``    a critic behind TRL's judge and reward-function interfaces
+``backends/``       generation backends (local transformers, OpenAI-compatible) and their SQLite cache
+==================  ============================================================================
+
+Data flows down: items → ``templates`` (prompt) → ``backends`` (text) → ``verdicts`` (parse) →
+``critic`` (judgment records, in the item's original order via ``pair_order``).
+"""

@@ -1,0 +1,7 @@
+"""Vision-language models: loading real checkpoints and building tiny ones for offline tests.
+
+==============  ================================================================================
+``loading``     ``load_model`` / ``load_processor``, with the torchvision-free processor fallback
+``tiny``        the tiny-model factory: random-initialised LLaVA, LLaVA-OneVision and Qwen2-VL, offline
+==============  ================================================================================
+"""
