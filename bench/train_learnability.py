@@ -71,15 +71,15 @@ def main() -> None:
                  "max_new_tokens": 32},
     })
     res = train(cfg)
-    t_train = res["wall_s"]
+    t_train = res.wall_s
     t1 = time.perf_counter()
-    m_pw = evaluate_checkpoint(res["output_dir"], held["pairwise"], max_items=args.eval_n, max_new_tokens=32)
-    m_pt = evaluate_checkpoint(res["output_dir"], held["pointwise"], max_items=args.eval_n, max_new_tokens=32)
+    m_pw = evaluate_checkpoint(res.output_dir, held["pairwise"], max_items=args.eval_n, max_new_tokens=32)
+    m_pt = evaluate_checkpoint(res.output_dir, held["pointwise"], max_items=args.eval_n, max_new_tokens=32)
     t_eval = time.perf_counter() - t1
-    speeds = res["tokens_per_s"][1:] or res["tokens_per_s"]
+    speeds = res.tokens_per_s[1:] or res.tokens_per_s
     out = {
-        "blank_images": args.blank, "family": args.family, "steps": res["global_step"],
-        "final_loss": round(res["final_loss"], 4),
+        "blank_images": args.blank, "family": args.family, "steps": res.global_step,
+        "final_loss": round(res.final_loss, 4),
         "train_s": round(t_train, 1), "data_s": round(t_data, 1), "eval_s": round(t_eval, 1),
         "tokens_per_s_median": sorted(speeds)[len(speeds) // 2] if speeds else None,
         "pairwise_accuracy_without_ties": m_pw["accuracy_without_ties"],

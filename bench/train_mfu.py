@@ -143,12 +143,12 @@ def critic_arm(model_dir: Path, data: Path, out: Path, *, packing: bool, steps: 
                   "save_steps": 10 ** 6, "save_final": False, "progress": False},
     })
     r = train(cfg)
-    t = r["trainer"]
+    t = r.trainer
     plan = [mb for step in t.step_sampler.step_plan(0)[:steps] for mb in step]
     refs = t.train_dataset.refs
     lengths = [refs[i].length for mb in plan for i in mb]
     learned = [refs[i].n_learned for mb in plan for i in mb]
-    return {"wall_s": r["wall_s"], "lengths": lengths, "learned": learned, "model": t.model}
+    return {"wall_s": r.wall_s, "lengths": lengths, "learned": learned, "model": t.model}
 
 
 def trl_arm(model_dir: Path, data: Path, out: Path, *, steps: int, attn: str, device: str) -> dict | None:

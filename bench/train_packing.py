@@ -104,8 +104,8 @@ def speed(data: Path, out: Path, *, steps: int, global_batch: int, per_device: i
                       "save_steps": 10 ** 6, "save_final": False, "progress": False},
         })
         r = train(cfg)
-        trainer = r["trainer"]
-        stats = {"wall_s": r["wall_s"]}
+        trainer = r.trainer
+        stats = {"wall_s": r.wall_s}
         plan = trainer.step_sampler.step_plan(0)[:steps]
         lengths = trainer.train_dataset.lengths
         stats["tokens"] = sum(lengths[i] for step in plan for mb in step for i in mb)

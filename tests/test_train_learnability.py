@@ -44,9 +44,9 @@ def run(tmp_path: Path, *, n: int, epochs: float, lr: float, blank: bool = False
                   "save_steps": 10 ** 6, "logging_steps": 10, "progress": False},
     })
     res = train(cfg)
-    pw = evaluate_checkpoint(res["output_dir"], held["pairwise"], max_items=eval_n, max_new_tokens=32)
-    pt = evaluate_checkpoint(res["output_dir"], held["pointwise"], max_items=eval_n, max_new_tokens=32)
-    return {"train_s": res["wall_s"], "losses": res["losses"], **pw, **pt}
+    pw = evaluate_checkpoint(res.output_dir, held["pairwise"], max_items=eval_n, max_new_tokens=32)
+    pt = evaluate_checkpoint(res.output_dir, held["pointwise"], max_items=eval_n, max_new_tokens=32)
+    return {"train_s": res.wall_s, "losses": res.losses, **pw, **pt}
 
 
 def test_small_critic_learns_the_format_end_to_end(tmp_path: Path) -> None:
@@ -78,9 +78,9 @@ def _shipped(tmp_path: Path, data: Path, name: str, *overrides: str) -> dict:
                        "false", *overrides])
     held = write_heldout(tmp_path / "held", n=200, seed=1000)
     res = train(cfg)
-    pw = evaluate_checkpoint(res["output_dir"], held["pairwise"], max_items=200, max_new_tokens=32)
-    pt = evaluate_checkpoint(res["output_dir"], held["pointwise"], max_items=200, max_new_tokens=32)
-    return {"train_s": res["wall_s"], "losses": res["losses"][-3:], **pw, **pt}
+    pw = evaluate_checkpoint(res.output_dir, held["pairwise"], max_items=200, max_new_tokens=32)
+    pt = evaluate_checkpoint(res.output_dir, held["pointwise"], max_items=200, max_new_tokens=32)
+    return {"train_s": res.wall_s, "losses": res.losses[-3:], **pw, **pt}
 
 
 @pytest.mark.slow

@@ -47,7 +47,7 @@ def test_frozen_parts_do_not_change(tmp_path: Path, data: Path) -> None:
     assert counts["vision_tower"] == counts["projector"] == 0 and counts["language_model"] > 0
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     res = train(cfg)
-    after = dict(res["trainer"].model.named_parameters())
+    after = dict(res.trainer.model.named_parameters())
     for n, p in before.items():
         changed = not torch.equal(p, after[n].detach())
         assert changed == (group_of(n) == "language_model"), n
@@ -67,7 +67,7 @@ def test_lora_trains_adapters_and_exports_a_merged_critic(tmp_path: Path, data: 
     assert any("multi_modal_projector" in n for n in trainable), "an unfrozen projector trains whole"
     res = train(cfg)
     out = tmp_path / "out"
-    assert res["global_step"] == 3
+    assert res.global_step == 3
     assert not (out / "adapter_config.json").exists(), "the final critic is merged"
     merged = load_model(out)
     assert not any("lora" in n for n, _ in merged.named_parameters())

@@ -70,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     import os
 
-    if summary["output_dir"] and int(os.environ.get("RANK", "0")) == 0:
-        loss = summary["final_loss"]
-        print(f"trained {summary['global_step']} steps in {summary['wall_s']:.0f} s"
+    if summary.output_dir and int(os.environ.get("RANK", "0")) == 0:
+        loss = summary.final_loss
+        print(f"trained {summary.global_step} steps in {summary.wall_s:.0f} s"
               + (f", final loss {loss:.4f}" if loss is not None else "")
-              + f"; critic saved to {summary['output_dir']}", file=sys.stderr)
+              + f"; critic saved to {summary.output_dir}", file=sys.stderr)
     return 0

@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +50,19 @@ class TrainError(RuntimeError):
 class CriticTrainer(Trainer):
     """Trainer with critic's sampler, token statistics and checkpoint metadata."""
 
-    def __init__(self, *args: Any, step_sampler: StepSampler, metadata: Any, **kwargs: Any):
+    def __init__(self, *args: Any, step_sampler: StepSampler,
+                 metadata: Callable[[CriticTrainer, int], dict[str, Any]], **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.step_sampler = step_sampler
-        self.metadata = metadata  # callable(step) -> critic.json dict
+        self._metadata = metadata
         self._stats = torch.zeros(3, dtype=torch.float64)
         self._stats_t0 = time.perf_counter()
         self.remove_callback(PrinterCallback)
         self.remove_callback(HFProgress)
+
+    def metadata(self, step: int) -> dict[str, Any]:
+        """The ``critic.json`` content for a checkpoint at ``step``."""
+        return self._metadata(self, step)
 
     def _get_train_sampler(self, train_dataset: Any = None) -> StepSampler:
         return self.step_sampler
@@ -153,6 +160,8 @@ def training_arguments(cfg: TrainConfig, grad_accum: int) -> TrainingArguments:
     cuda = torch.cuda.is_available()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     backend = tr.ddp_backend or ("gloo" if distributed and not cuda else None)
+    # warmup_steps=tr.warmup_ratio is intended: transformers 5 removed ``warmup_ratio`` and reads a
+    # ``warmup_steps`` below 1 as a fraction of the training steps (TrainingArguments.get_warmup_steps).
     return TrainingArguments(
         output_dir=tr.output_dir, num_train_epochs=tr.epochs, max_steps=tr.max_steps,
         per_device_train_batch_size=1, gradient_accumulation_steps=grad_accum,
@@ -214,19 +223,16 @@ def build_trainer(cfg: TrainConfig) -> tuple[CriticTrainer, dict[str, Any]]:
         evaluator = EvalCallback(cfg.eval.items, max_items=cfg.eval.max_items, swap=cfg.eval.swap,
                                  max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size)
         callbacks.append(evaluator)
-    holder: dict[str, Any] = {}
 
-    def metadata(step: int) -> dict:
-        t = holder.get("trainer")
-        losses = [h["loss"] for h in (t.state.log_history if t else []) if "loss" in h]
-        return critic_metadata(cfg, refs, report, step=step, max_steps=t.state.max_steps if t else 0,
+    def metadata(t: CriticTrainer, step: int) -> dict:
+        losses = [h["loss"] for h in t.state.log_history if "loss" in h]
+        return critic_metadata(cfg, refs, report, step=step, max_steps=t.state.max_steps,
                                final_loss=losses[-1] if losses else None, trained_parts=trained,
                                eval_metrics=evaluator.last if evaluator else None)
 
     trainer = CriticTrainer(model=model, args=args, train_dataset=data, data_collator=collator,
                             processing_class=processor, compute_loss_func=critic_loss, callbacks=callbacks,
                             step_sampler=sampler, metadata=metadata)
-    holder["trainer"] = trainer
     if evaluator is not None:
         evaluator.trainer = trainer
     info = {"grad_accum": grad_accum, "world_size": args.world_size, "steps_per_epoch": sampler.steps_per_epoch,
@@ -252,8 +258,23 @@ def save_final(trainer: CriticTrainer, cfg: TrainConfig) -> Path:
     return out
 
 
-def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
-    """Run training as ``cfg`` says; returns a summary (final loss, steps, output folder, timings)."""
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: where the critic is, how the loss went, how fast it ran."""
+
+    output_dir: str | None  # the final critic (None when ``train.save_final`` is off)
+    global_step: int
+    train_loss: float  # mean training loss over the run (Trainer's ``training_loss``)
+    final_loss: float | None  # the last logged loss
+    losses: list[tuple[int, float]]  # (step, loss) at every logging step
+    tokens_per_s: list[float]
+    wall_s: float
+    length_mismatches: int  # samples whose encoded length differed from the indexed one
+    trainer: CriticTrainer  # the live Trainer, for callers that inspect the model
+
+
+def train(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
+    """Run training as ``cfg`` says; returns a :class:`TrainResult`."""
     from transformers import set_seed
 
     set_seed(cfg.train.seed)
@@ -275,7 +296,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
     trainer.save_state()  # output_dir/trainer_state.json: the whole log history
     losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
     speeds = [h["tokens_per_s"] for h in trainer.state.log_history if "tokens_per_s" in h]
-    return {"output_dir": str(final) if final else None, "global_step": trainer.state.global_step,
-            "train_loss": result.training_loss, "final_loss": losses[-1][1] if losses else None,
-            "losses": losses, "tokens_per_s": speeds, "wall_s": wall,
-            "length_mismatches": info["collator"].length_mismatches, "trainer": trainer}
+    return TrainResult(output_dir=str(final) if final else None, global_step=trainer.state.global_step,
+                       train_loss=result.training_loss, final_loss=losses[-1][1] if losses else None,
+                       losses=losses, tokens_per_s=speeds, wall_s=wall,
+                       length_mismatches=info["collator"].length_mismatches, trainer=trainer)
