@@ -1013,7 +1013,7 @@ def test_dpo_toy_with_a_discriminating_critic(readme, offline, tmp_path):
     with ChatServer(hash_judge) as judge:
         argv = [a.replace("http://127.0.0.1:8000/v1", judge.base_url) for a in cmd.argv]
         res = run_critic([*absolute_assets(argv), *DPO_CAP, "--output_dir", str(tmp_path / "dpo_toy"),
-                          "--critic.judging.backends.cache", str(tmp_path / "judge.sqlite")],  # the judge cache keys on the model name
+                          "--critic.cache", str(tmp_path / "judge.sqlite")],  # the judge cache keys on the model name
                          offline.work, cmd)
         assert res.ok(), res.why()
         assert judge.stats.requests > 0
@@ -1036,7 +1036,7 @@ def test_dpo_llava_ov_7b(readme, tiny_ov, tmp_path, isolated_env):
     shutil.copy(prompts.parent / "items.jsonl", prompts)
     with ChatServer(hash_judge, models=[cfg["critic"]["model"]]) as judge:
         standin = ["--policy.name_or_path", str(tiny_ov), "--policy.dtype", "float32", "--dpo.bf16", "false",
-                   "--critic.base_url", f"[{judge.base_url}]", "--critic.judging.backends.cache", str(tmp_path / "judge.sqlite"),
+                   "--critic.base_url", f"[{judge.base_url}]", "--critic.cache", str(tmp_path / "judge.sqlite"),
                    "--eval.max_prompts", "2", *DPO_CAP]
         res = run_critic([*absolute_assets(cmd.argv), *standin], tmp_path, cmd)
         assert res.ok(), res.why()

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from critic.rows import current_names
 
 TargetMode = Literal["teacher_judge", "teacher_explain", "gold"]
 TEACHER_MODES = ("teacher_judge", "teacher_explain")
@@ -72,14 +74,33 @@ class ToySource(_SourceBase):
     image_size: int = Field(32, ge=8)
 
 
-class HFDiskSource(_SourceBase):
+class _ColumnMapped(_SourceBase):
+    """A source whose rows are mapped by ``columns`` and ``label_map`` (the vocabulary of :mod:`critic.rows`).
+
+    ``labels``, the old name of ``label_map``, still works, with a warning naming the recipe file;
+    ``label_map`` keys are text (a YAML ``1:`` is the label ``"1"``), as in benchmark definitions.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _current_names(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        recipe = (info.context or {}).get("recipe", "recipe")
+        data = current_names(data, f"{recipe}: source {data.get('name') or data.get('kind')}")
+        if isinstance(data.get("label_map"), dict):
+            data["label_map"] = {str(k): v for k, v in data["label_map"].items()}
+        return data
+
+
+class HFDiskSource(_ColumnMapped):
     """A ``datasets`` dataset saved with ``save_to_disk``; ``columns`` maps item fields to column names."""
 
     kind: Literal["hf_disk"]
     path: str
     split: str | None = None
     columns: dict[str, str | list[str]] = Field(default_factory=dict)
-    labels: dict[str, Literal["A", "B", "tie"]] | None = None
+    label_map: dict[str, Literal["A", "B", "tie"]] | None = None
     image_folder: str | None = None
 
 
@@ -97,18 +118,18 @@ class LlavaSource(_SourceBase):
         default_factory=lambda: {"pointwise": "llava_critic_pointwise", "pairwise": "llava_critic_pairwise"})
 
 
-class PairwiseFileSource(_SourceBase):
+class PairwiseFileSource(_ColumnMapped):
     """Pairwise preferences in JSON / JSONL / CSV with columns mapped by ``columns``.
 
     ``columns`` maps item fields (``id``, ``question``, ``response_a``, ``response_b``, ``label``,
     ``images``, ``reference``) to column names; a list of names is joined (question) or voted
-    (label, majority). ``labels`` maps column values (as text) to A / B / tie.
+    (label, majority). ``label_map`` maps column values (as text) to A / B / tie.
     """
 
     kind: Literal["pairwise_file"]
     path: str
     columns: dict[str, str | list[str]]
-    labels: dict[str, Literal["A", "B", "tie"]] = Field(
+    label_map: dict[str, Literal["A", "B", "tie"]] = Field(
         default_factory=lambda: {"A": "A", "B": "B", "tie": "tie", "1": "A", "2": "B", "0": "tie"})
     fixed_label: Literal["A", "B", "tie"] | None = Field(
         None, description="every row's label (chosen / rejected files: A) when there is no label column")
@@ -299,7 +320,7 @@ def load_recipe(path: str | Path) -> Recipe:
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping")
     try:
-        return Recipe.model_validate(data)
+        return Recipe.model_validate(data, context={"recipe": str(path)})
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

@@ -42,12 +42,14 @@ fewer than two answers with a reward, equal rewards everywhere, or chosen and re
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from PIL import Image
+
+from critic.judging.backends.base import Backend
+from critic.judging.templates import Template
 from critic.records import (
     CandidateSet,
     PairwiseItem,
@@ -59,6 +61,17 @@ from critic.records import (
 
 MODES: tuple[str, ...] = ("pairwise", "pointwise")
 AGGREGATIONS: tuple[str, ...] = ("llava_ov", "win_count", "bradley_terry")
+
+
+class Judge(Protocol):
+    """What ranking needs of a critic: a :class:`~critic.judging.critic.Critic` is one."""
+
+    backend: Backend
+
+    def judge_stream(self, items: Sequence[PointwiseItem | PairwiseItem], *, swap: str = "none",
+                     template: str | Template | None = None,
+                     pil_images: Sequence[Sequence[Image.Image]] | None = None,
+                     desc: str = "judging") -> Iterator[PointwiseJudgment | PairwiseJudgment]: ...
 
 
 class RankedSet(Record):
@@ -254,58 +267,6 @@ def summarise(cset: CandidateSet, judgments: Sequence[Any], keys: Sequence[tuple
 
 # ----------------------------------------------------------------------------------- reuse
 
-@contextlib.contextmanager
-def encode_each_image_once(backend: Any, max_images: int = 512) -> Iterator[None]:
-    """While active, an OpenAI-compatible backend encodes each distinct image to a data URL once.
-
-    A tournament sends the same image K·(K−1) times; the backend would re-encode it (resize, PNG
-    or JPEG, base64) for every request. This memoises ``backend.chat_messages`` by image hash and
-    encoding settings for the duration of the block (backends without ``chat_messages`` are left
-    alone). The memo keeps the ``max_images`` most recently added URLs: a set's requests are sent
-    together, so an image is rarely needed again once its set is done.
-    """
-    original = getattr(backend, "chat_messages", None)
-    if original is None or not hasattr(backend, "image_detail"):
-        yield
-        return
-    from critic.judging.backends.openai_compat import to_chat_messages
-    from critic.media import to_data_url
-
-    memo: OrderedDict[tuple[Any, ...], str] = OrderedDict()
-    guard = threading.Lock()
-    key_locks: dict[tuple[Any, ...], threading.Lock] = {}
-
-    def url_for(im: Any, h: str) -> str:
-        key = (h, backend.max_image_side, backend.max_image_bytes, backend.image_format)
-        url = memo.get(key)
-        if url is None:
-            with guard:
-                lock = key_locks.setdefault(key, threading.Lock())
-            with lock:  # concurrent requests for one image wait for a single encode
-                url = memo.get(key)
-                if url is None:
-                    url = to_data_url(im, max_side=backend.max_image_side, max_bytes=backend.max_image_bytes,
-                                      format=backend.image_format)
-                    with guard:
-                        memo[key] = url
-                        while len(memo) > max_images:
-                            old, _ = memo.popitem(last=False)
-                            key_locks.pop(old, None)
-        return url
-
-    def chat_messages(request: Any) -> list[dict[str, Any]]:
-        if len(request.image_hashes) != len(request.images):
-            return original(request)
-        urls = [url_for(im, h) for im, h in zip(request.images, request.image_hashes)]
-        return to_chat_messages(request.messages, urls, detail=backend.image_detail)
-
-    backend.chat_messages = chat_messages
-    try:
-        yield
-    finally:
-        del backend.chat_messages  # back to the class's method
-
-
 def _load_once(cset: CandidateSet) -> list[Any] | None:
     from critic.media import MediaError, load_image
 
@@ -317,15 +278,16 @@ def _load_once(cset: CandidateSet) -> list[Any] | None:
 
 # ----------------------------------------------------------------------------------- running
 
-def rank_stream(critic: Any, sets: Iterable[CandidateSet], *, mode: str = "pairwise", aggregation: str = "llava_ov",
-                template: Any = None, chunk_sets: int = 32, reuse: bool = True,
-                pil_images: Mapping[str, Sequence[Any]] | None = None) -> Iterator[SetResult]:
+def rank_stream(critic: Judge, sets: Iterable[CandidateSet], *, mode: str = "pairwise", aggregation: str = "llava_ov",
+                template: str | Template | None = None, chunk_sets: int = 32, reuse: bool = True,
+                pil_images: Mapping[str, Sequence[Image.Image]] | None = None) -> Iterator[SetResult]:
     """Rank sets, yielding a :class:`SetResult` as soon as all judgments of a set are in.
 
     Sets are judged ``chunk_sets`` at a time (one backend stream per chunk keeps the backend busy
     and memory bounded). With ``reuse`` each set's images are read once for all its requests and
-    the OpenAI backend encodes each image once (:func:`encode_each_image_once`). ``pil_images``
-    maps a set id to its images in memory (PIL), used instead of reading ``set.images``.
+    a backend with an image-reuse scope (the OpenAI backend's ``reuse_images``) encodes each image
+    once. ``pil_images`` maps a set id to its images in memory (PIL), used instead of reading
+    ``set.images``.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -333,7 +295,8 @@ def rank_stream(critic: Any, sets: Iterable[CandidateSet], *, mode: str = "pairw
         raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
     chunk: list[CandidateSet] = []
     seen: set[str] = set()
-    guard = encode_each_image_once(critic.backend) if reuse else contextlib.nullcontext()
+    scope = getattr(critic.backend, "reuse_images", None) if reuse else None
+    guard = scope() if scope is not None else contextlib.nullcontext()
     with guard:
         for cset in sets:
             if cset.id in seen:
@@ -347,8 +310,9 @@ def rank_stream(critic: Any, sets: Iterable[CandidateSet], *, mode: str = "pairw
             yield from _rank_chunk(critic, chunk, mode, aggregation, template, reuse, pil_images or {})
 
 
-def _rank_chunk(critic: Any, sets: list[CandidateSet], mode: str, aggregation: str, template: Any,
-                reuse: bool, given: Mapping[str, Sequence[Any]]) -> Iterator[SetResult]:
+def _rank_chunk(critic: Judge, sets: list[CandidateSet], mode: str, aggregation: str,
+                template: str | Template | None, reuse: bool,
+                given: Mapping[str, Sequence[Image.Image]]) -> Iterator[SetResult]:
     items: list[Any] = []
     pil: list[Any] = []
     where: dict[str, tuple[int, int]] = {}  # item id -> (set index, position in the set's item list)
@@ -381,7 +345,7 @@ def _rank_chunk(critic: Any, sets: list[CandidateSet], mode: str, aggregation: s
             yield SetResult(cset, summarise(cset, got[s], keys[s], mode, aggregation), list(got[s]))
 
 
-def rank(critic: Any, sets: Sequence[CandidateSet] | CandidateSet, **kwargs: Any) -> list[RankedSet] | RankedSet:
+def rank(critic: Judge, sets: Sequence[CandidateSet] | CandidateSet, **kwargs: Any) -> list[RankedSet] | RankedSet:
     """Rank candidate sets (see the module doc); returns :class:`RankedSet` s in input order."""
     single = isinstance(sets, CandidateSet)
     batch = [sets] if single else list(sets)

@@ -84,18 +84,6 @@ def open_source(cfg: Any, recipe_path: str | Path) -> Iterator[SourceEvent]:
         yield ev
 
 
-def majority(votes: list[str]) -> str | None:
-    """The label more than half of ``votes`` agree on, or None.
-
-    >>> majority(["A", "A", "tie"]), majority(["A", "B", "tie"]), majority(["B"])
-    ('A', None, 'B')
-    """
-    for v in set(votes):
-        if votes.count(v) * 2 > len(votes):
-            return v
-    return None
-
-
 def make_item(data: dict[str, Any], where: str) -> PointwiseItem | PairwiseItem | SourceProblem:
     """Validate a field dict as a pointwise or pairwise item (by its keys), or say what is wrong."""
     from pydantic import ValidationError

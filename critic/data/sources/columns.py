@@ -1,9 +1,10 @@
-"""Map a table row (a dict of columns) onto item fields, as a recipe's ``columns:`` says.
+"""A table row (a dict of columns) → an item for ``critic data build``, as a recipe's column map says.
 
-``columns`` maps an item field to a column name, or to a list of names: for ``question`` (and
-``reference``) the non-empty values are joined by a blank line (PandaLM's instruction + input);
-for ``label`` each column is one vote and the majority wins. ``labels`` maps column values (as text)
-to ``A`` / ``B`` / ``tie``. ``rationale`` goes to ``meta.rationale`` (the ``gold`` target mode).
+The vocabulary (``columns``, ``label_map``, dotted names, joined questions, label votes) is the one
+benchmark definitions use too: :mod:`critic.rows`. This module adds what a dataset build needs on
+top: image columns holding paths (relative to the image folder) or pictures (kept in memory),
+``rationale`` → ``meta.rationale`` (the ``gold`` target mode), question and reference as stripped
+text, a default id, and every problem as a :class:`~critic.data.sources.SourceProblem`.
 
 >>> row = {"prompt": "Which?", "r1": "x", "r2": "y", "votes1": 1, "votes2": 1, "votes3": 2}
 >>> cols = {"question": "prompt", "response_a": "r1", "response_b": "r2", "label": ["votes1", "votes2", "votes3"]}
@@ -19,24 +20,21 @@ from typing import Any
 
 from PIL import Image
 
-from critic.data.sources import INVALID_FIELD, MISSING_FIELD, NO_MAJORITY, SourceProblem, majority, make_item
+from critic.data.sources import INVALID_FIELD, MISSING_FIELD, NO_MAJORITY, SourceProblem, make_item
 from critic.records import PairwiseItem, PointwiseItem
+from critic.rows import ColumnError, map_columns
 
+#: The item fields a recipe's ``columns`` may name (unnamed ones are read from same-named columns
+#: where the source allows it).
 FIELDS = ("id", "question", "reference", "response", "response_a", "response_b", "label", "score",
           "images", "rationale", "group", "question_id")
-
-
-def _get(row: Mapping[str, Any], col: str, where: str) -> Any:
-    if col not in row:
-        raise KeyError(col)
-    return row[col]
 
 
 def _text(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def map_row(row: Mapping[str, Any], columns: Mapping[str, str | list[str]], labels: Mapping[str, str] | None,
+def map_row(row: Mapping[str, Any], columns: Mapping[str, str | list[str]], label_map: Mapping[str, str] | None,
             where: str, *, default_id: str, image_folder: Path | None = None, same_names: bool = True,
             ) -> tuple[PointwiseItem | PairwiseItem, list[Image.Image] | None] | SourceProblem:
     """The item a row makes (and its in-memory images, if the image column holds pictures).
@@ -46,39 +44,19 @@ def map_row(row: Mapping[str, Any], columns: Mapping[str, str | list[str]], labe
     unknown = sorted(set(columns) - set(FIELDS))
     if unknown:
         return SourceProblem(where, INVALID_FIELD, f"columns: unknown item field(s) {unknown}; known: {list(FIELDS)}")
-    cols = {f: columns.get(f, f) for f in FIELDS} if same_names else dict(columns)
-    data: dict[str, Any] = {}
-    pil: list[Image.Image] | None = None
     try:
-        for field, col in cols.items():
-            names = col if isinstance(col, list) else [col]
-            present = [n for n in names if n in row]
-            if not present:
-                if field in columns:  # asked for explicitly: it must be there
-                    raise KeyError(names[0])
-                continue
-            if field in ("question", "reference"):
-                data[field] = "\n\n".join(_text(row[n]).strip() for n in present if _text(row[n]).strip())
-            elif field == "label":
-                votes = [_text(row[n]) for n in present]
-                mapped = [labels.get(v, v) if labels else v for v in votes]
-                if len(mapped) > 1:
-                    winner = majority(mapped)
-                    if winner is None:
-                        return SourceProblem(where, NO_MAJORITY, f"votes {votes} have no majority")
-                    mapped = [winner]
-                data["label"] = mapped[0]
-            elif field == "images":
-                pil, data["images"] = _images(_get(row, present[0], where), image_folder)
-            elif field == "rationale":
-                data.setdefault("meta", {})["rationale"] = _text(row[present[0]])
-            else:
-                data[field] = row[present[0]]
-    except KeyError as exc:
-        return SourceProblem(where, MISSING_FIELD, f"column {exc.args[0]!r} is missing")
+        data = map_columns(row, columns, label_map, fields=FIELDS, same_names=same_names)
+    except ColumnError as exc:
+        return SourceProblem(where, MISSING_FIELD if exc.kind == "missing" else NO_MAJORITY, str(exc))
+    for field in ("question", "reference"):
+        if field in data:
+            data[field] = _text(data[field]).strip()
+    pil: list[Image.Image] | None = None
+    if "images" in data:
+        pil, data["images"] = _images(data["images"], image_folder)
+    if "rationale" in data:
+        data["meta"] = {"rationale": _text(data.pop("rationale"))}
     data.setdefault("id", default_id)
-    if data.get("label") == "" or data.get("label") is None:
-        data.pop("label", None)
     item = make_item(data, where)
     return item if isinstance(item, SourceProblem) else (item, pil)
 

@@ -1,9 +1,9 @@
 """Source ``hf_disk``: a ``datasets`` dataset saved with ``save_to_disk`` (Arrow, memory-mapped).
 
-Rows are read one at a time and mapped onto items with :mod:`critic.data.sources.columns` (by default a
-column per item field, same name). An image column may hold file paths (relative to
-``image_folder``) or pictures (a ``datasets.Image`` feature); pictures stay in memory until the
-builder writes them into the dataset.
+Rows are read one at a time and mapped onto items with :mod:`critic.data.sources.columns` (``columns``
+and ``label_map``, the vocabulary of :mod:`critic.rows`; by default a column per item field, same
+name). An image column may hold file paths (relative to ``image_folder``) or pictures (a
+``datasets.Image`` feature); pictures stay in memory until the builder writes them into the dataset.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def read(cfg: HFDiskSource, recipe_path: str | Path) -> Iterator[SourceEvent]:
     name = f"{path}[{split}]" if split else str(path)
     for i, row in enumerate(ds):
         where = f"{name}:{i}"
-        got = map_row(row, cfg.columns, cfg.labels, where, default_id=str(i), image_folder=folder)
+        got = map_row(row, cfg.columns, cfg.label_map, where, default_id=str(i), image_folder=folder)
         if isinstance(got, SourceProblem):
             yield got
         else:

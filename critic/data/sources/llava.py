@@ -11,7 +11,8 @@ what a critic is trained to write stays what a template's parser reads:
    the item's gold ``score`` (on that template's scale) or ``label``, the rationale ``meta.rationale``.
 
 The recipe then re-renders the item with any template (``target: gold``), or asks a teacher to
-explain the known verdict (``teacher_explain``). A file is a JSON array (streamed) or JSONL.
+explain the known verdict (``teacher_explain``). A file is a JSON array (streamed) or JSONL, read with
+:func:`critic.rows.read_rows`.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ from critic.data.sources import (
     SourceProblem,
     make_item,
 )
-from critic.data.sources.pairwise_file import iter_rows
 from critic.data.sources.prompt_fields import read_prompt_fields
 from critic.judging.templates import Template, TemplateError, load_template
+from critic.rows import read_rows
 
 _IMAGE_TOKEN = re.compile(r"<image>\n?")
 
@@ -103,15 +104,10 @@ def convert(row: dict[str, Any], where: str, cfg: LlavaSource, folder: Path) -> 
 
 
 def read(cfg: LlavaSource, recipe_path: str | Path) -> Iterator[SourceEvent]:
-    from critic.data.sources.json_stream import JsonArrayError
-
     path = resolve_path(recipe_path, cfg.path)
     folder = resolve_path(recipe_path, cfg.image_folder) if cfg.image_folder else path.parent
-    for line, row in iter_rows(path):
-        where = f"{path}:{line}"
-        if isinstance(row, JsonArrayError):
-            yield SourceProblem(where, MALFORMED, row.problem)
-        elif not isinstance(row, dict):
-            yield SourceProblem(where, MALFORMED, "expected a JSON object")
+    for row in read_rows(path):
+        if row.value is None:
+            yield SourceProblem(row.where, MALFORMED, row.problem or "no row")
         else:
-            yield convert(row, where, cfg, folder)
+            yield convert(row.value, row.where, cfg, folder)

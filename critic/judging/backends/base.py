@@ -1,59 +1,17 @@
-"""The contract between the judge and a generation backend."""
+"""The contract between the judge and a generation backend: :class:`Backend`, its fatal error, :func:`generate_all`.
+
+The values it passes (:class:`SamplingParams`, :class:`GenRequest`, :class:`GenResult`) are defined in
+:mod:`critic.judging.backends.generation` and re-exported here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from PIL import Image
+from critic.judging.backends.generation import GenRequest, GenResult, SamplingParams
 
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """How to generate. Greedy by default (judging should be reproducible)."""
-
-    max_new_tokens: int = 512
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        # What ``dataclasses.asdict(self)`` gives (same keys, same order), written out: it is called
-        # twice per judgment and ``asdict`` is slow. Goes into cache keys: keep in step with the fields.
-        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_p": self.top_p,
-                "seed": self.seed}
-
-
-@dataclass
-class GenRequest:
-    """One prompt to complete.
-
-    ``messages`` are in the HF chat layout (``{"role", "content": [parts]}``) where an image part is
-    ``{"type": "image"}`` and the i-th image part refers to ``images[i]``. ``key`` identifies the
-    request in caches and results (the judge sets it from everything that changes the answer).
-    """
-
-    messages: list[dict[str, Any]]
-    images: list[Image.Image] = field(default_factory=list)
-    image_hashes: list[str] = field(default_factory=list)
-    key: str = ""
-
-
-@dataclass
-class GenResult:
-    """A completion, or the reason there is none (``error`` set, ``text`` None)."""
-
-    text: str | None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float | None = None
-    error: str | None = None
-    cached: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.text is not None
+__all__ = ["Backend", "BackendFatalError", "GenRequest", "GenResult", "SamplingParams", "generate_all"]
 
 
 class Backend(Protocol):

@@ -11,8 +11,12 @@ so several processes — e.g. data-building workers — can write the same file 
 finds the lock taken waits for it instead of failing with ``database is locked``. Within a process
 one connection is shared by all threads behind a lock.
 
+Default files follow one rule, :func:`default_cache_path`: ``$CRITIC_CACHE_DIR/judge.sqlite`` (or
+``teacher.sqlite``) when the variable is set and not empty, else under ``~/.cache/critic``. Backends
+do not know this cache: :class:`~critic.judging.backends.cached.CachedBackend` wraps one.
+
 >>> import tempfile, os
->>> from critic.judging.backends.base import GenResult
+>>> from critic.judging.backends.generation import GenResult
 >>> with JudgeCache(os.path.join(tempfile.mkdtemp(), "c.sqlite")) as cache:
 ...     k = JudgeCache.key(model="m", messages=[{"role": "user", "content": "hi"}])
 ...     cache.put(k, GenResult(text="hello", prompt_tokens=3, completion_tokens=1))
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -31,7 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from critic.judging.backends.base import GenResult
+from critic.judging.backends.generation import GenResult
+
+#: The environment variable naming the folder of the default caches.
+CACHE_DIR_ENV = "CRITIC_CACHE_DIR"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -44,6 +52,16 @@ CREATE TABLE IF NOT EXISTS results (
     info TEXT
 )
 """
+
+
+def default_cache_dir() -> Path:
+    """``$CRITIC_CACHE_DIR`` when set and not empty, else ``~/.cache/critic``: the one rule for default caches."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "critic")
+
+
+def default_cache_path(name: str) -> Path:
+    """The default cache file ``name`` (``"judge"``, ``"teacher"``): ``default_cache_dir() / f"{name}.sqlite"``."""
+    return default_cache_dir() / f"{name}.sqlite"
 
 
 def _json_default(obj: Any) -> Any:

@@ -3,7 +3,8 @@
 ``AutoModelForImageTextToText`` + the checkpoint's own processor and chat template (never a
 hard-coded one). Requests are sorted by (number of images, prompt length) so a batch pads little,
 padded on the left, and generated greedily unless sampling asks otherwise. A batch that fails is
-retried one request at a time so one bad request cannot sink its neighbours.
+retried one request at a time so one bad request cannot sink its neighbours. Caching is not
+this module's business: wrap the backend in :class:`~critic.judging.backends.cached.CachedBackend`.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ class HFBackend:
         dtype: str | None = None,
         device: str | None = None,
         trust_remote_code: bool = False,
-        cache: Any = None,
     ):
         import torch
 
@@ -64,7 +64,6 @@ class HFBackend:
         self.tokenizer.padding_side = "left"
         if getattr(self.processor, "chat_template", None) is None and getattr(self.tokenizer, "chat_template", None) is None:
             raise ValueError(f"{model}: the checkpoint has no chat template; critic needs one to format prompts")
-        self.cache = cache
         self.judge_id = f"hf:{self.path}@{checkpoint_fingerprint(model)}"
 
     # -- one batch -------------------------------------------------------------------------
@@ -116,13 +115,7 @@ class HFBackend:
 
     # -- the Backend protocol --------------------------------------------------------------
     def stream(self, requests: Sequence[GenRequest], sampling: SamplingParams) -> Iterator[tuple[int, GenResult]]:
-        todo: list[int] = []
-        for i, r in enumerate(requests):
-            hit = self.cache.get(r.key) if (self.cache is not None and r.key) else None
-            if hit is not None:
-                yield i, hit
-            else:
-                todo.append(i)
+        todo = list(range(len(requests)))
 
         def length(i: int) -> tuple[int, int]:
             r = requests[i]
@@ -137,6 +130,4 @@ class HFBackend:
                 groups.setdefault(len(requests[i].images), []).append(i)
             for group in groups.values():
                 for i, res in zip(group, self._safe_batch([requests[i] for i in group], sampling)):
-                    if res.ok and self.cache is not None and requests[i].key:
-                        self.cache.put(requests[i].key, res)
                     yield i, res

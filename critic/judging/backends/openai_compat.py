@@ -3,10 +3,9 @@
 ``OpenAIBackend(model, base_urls=[...]).stream(requests, sampling)`` sends every request through
 ``openai.AsyncOpenAI`` and yields ``(index, GenResult)`` as each completes.
 
-* **Messages.** HF-layout parts become chat-completions parts: ``{"type": "text"}`` stays,
-  the i-th ``{"type": "image"}`` becomes ``{"type": "image_url", "image_url": {"url": <data URL of
-  request.images[i]>}}`` (:func:`critic.media.to_data_url`); system and assistant turns are sent as
-  plain strings (their text parts joined).
+* **Messages.** HF-layout parts become chat-completions parts
+  (:func:`~critic.judging.backends.chat_messages.to_chat_messages`), the i-th image part the data URL
+  of ``request.images[i]`` (:func:`critic.media.to_data_url`).
 * **Concurrency.** An asyncio loop runs in a dedicated background thread (so ``stream`` works from
   scripts and from inside a running loop, e.g. Jupyter) with ``concurrency`` workers pulling from the
   request list — at most ``concurrency`` requests are in flight, and memory stays bounded however
@@ -23,9 +22,12 @@
   go on. 401 / 403 / 404 (bad key, no permission, unknown model or wrong base URL) are never retried:
   :class:`~critic.judging.backends.base.BackendFatalError` is raised and the stream stops. Empty content
   (None or blank) is a failure, ``error="empty content"``, never an empty verdict.
-* **Cache.** With ``cache=``, each request is looked up first (key: ``request.key`` when set —
-  which must then cover the model id — else :meth:`OpenAIBackend.cache_key`); successes are put as
-  soon as they arrive; hits come back with ``cached=True`` and send nothing.
+* **Cache.** Not this module's business: wrap the backend in
+  :class:`~critic.judging.backends.cached.CachedBackend`, which keys a request without its own ``key``
+  by :meth:`OpenAIBackend.cache_key`.
+* **Image reuse.** Inside ``with backend.reuse_images():`` each distinct image (by its hash and the
+  encoding settings) is encoded to a data URL once and the URL reused, for requests that carry
+  ``image_hashes`` — a K-candidate tournament sends the same image K·(K−1) times.
 * **Cost.** ``prompt_tokens * in / 1e6 + completion_tokens * out / 1e6`` USD with ``price_per_mtok =
   (in, out)``, or the built-in :data:`PRICES_PER_MTOK` entry for the model; None when unknown.
 """
@@ -33,13 +35,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
-import logging
 import os
 import queue
 import random
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -49,9 +50,8 @@ import openai
 
 from critic.judging.backends.base import BackendFatalError, GenRequest, GenResult, SamplingParams
 from critic.judging.backends.cache import JudgeCache
+from critic.judging.backends.chat_messages import ImageUrlMemo, to_chat_messages
 from critic.media import ImageFormat, MediaError, image_hash, to_data_url
-
-log = logging.getLogger(__name__)
 
 #: USD per million (input, output) tokens, standard API tier, as published by OpenAI. A model
 #: matches an entry when its name equals it or extends it with ``-...`` (longest entry wins).
@@ -76,51 +76,6 @@ def price_for(model: str) -> tuple[float, float] | None:
     name = model.rsplit("/", 1)[-1]
     matches = [p for p in PRICES_PER_MTOK if name == p or name.startswith(p + "-")]
     return PRICES_PER_MTOK[max(matches, key=len)] if matches else None
-
-
-def to_chat_messages(
-    messages: Sequence[dict[str, Any]], image_urls: Sequence[str], *, detail: str | None = None
-) -> list[dict[str, Any]]:
-    """HF-layout ``messages`` as chat-completions messages, the i-th image part → ``image_urls[i]``.
-
-    >>> to_chat_messages([{"role": "system", "content": [{"type": "text", "text": "Be fair."}]},
-    ...                   {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Q"}]}],
-    ...                  ["data:image/png;base64,AAAA"])  # doctest: +NORMALIZE_WHITESPACE
-    [{'role': 'system', 'content': 'Be fair.'},
-     {'role': 'user', 'content': [{'type': 'image_url', 'image_url': {'url': 'data:image/png;base64,AAAA'}},
-                                  {'type': 'text', 'text': 'Q'}]}]
-    """
-    out: list[dict[str, Any]] = []
-    urls = iter(image_urls)
-    for msg in messages:
-        role, content = msg["role"], msg.get("content")
-        if isinstance(content, str):
-            out.append({"role": role, "content": content})
-            continue
-        parts: list[dict[str, Any]] = []
-        for part in content or []:
-            kind = part.get("type")
-            if kind == "text":
-                parts.append({"type": "text", "text": part.get("text", "")})
-            elif kind == "image":
-                url: dict[str, Any] = {"url": next(urls, "")}
-                if detail:
-                    url["detail"] = detail
-                parts.append({"type": "image_url", "image_url": url})
-            else:
-                raise ValueError(f"unsupported content part type {kind!r}")
-        if role in ("system", "assistant"):
-            if any(p["type"] != "text" for p in parts):
-                raise ValueError(f"{role} messages cannot hold images")
-            out.append({"role": role, "content": "".join(p["text"] for p in parts)})
-        else:
-            out.append({"role": role, "content": parts})
-    n_parts = sum(
-        1 for m in out if isinstance(m["content"], list) for p in m["content"] if p["type"] == "image_url"
-    )
-    if n_parts != len(image_urls):
-        raise ValueError(f"{len(image_urls)} images given but the messages have {n_parts} image parts")
-    return out
 
 
 class _Fatal(Exception):
@@ -177,7 +132,6 @@ class OpenAIBackend:
         concurrency: int = 16,
         timeout: float = 120.0,
         max_retries: int = 6,
-        cache: JudgeCache | None = None,
         max_image_side: int = 1536,
         max_image_bytes: int = 4_000_000,
         image_format: ImageFormat = "auto",
@@ -198,7 +152,6 @@ class OpenAIBackend:
         self.concurrency = concurrency
         self.timeout = timeout
         self.max_retries = max_retries
-        self.cache = cache
         self.max_image_side = max_image_side
         self.max_image_bytes = max_image_bytes
         self.image_format: ImageFormat = image_format
@@ -207,6 +160,7 @@ class OpenAIBackend:
         self.rpm = rpm
         self.extra_body = dict(extra_body) if extra_body else None
         self.max_tokens_field = max_tokens_field
+        self._image_urls: ImageUrlMemo | None = None
 
     def __repr__(self) -> str:
         return f"OpenAIBackend({self.model!r}, base_urls={self.base_urls!r}, concurrency={self.concurrency})"
@@ -243,15 +197,36 @@ class OpenAIBackend:
             **self.cache_settings(),
         )
 
+    def _data_url(self, image: Any) -> str:
+        return to_data_url(image, max_side=self.max_image_side, max_bytes=self.max_image_bytes,
+                           format=self.image_format)
+
     def chat_messages(self, request: GenRequest) -> list[dict[str, Any]]:
         """The request's messages in chat-completions form, images encoded as data URLs."""
-        urls = [
-            to_data_url(
-                im, max_side=self.max_image_side, max_bytes=self.max_image_bytes, format=self.image_format
-            )
-            for im in request.images
-        ]
+        memo = self._image_urls
+        if memo is not None and len(request.image_hashes) == len(request.images):
+            settings = (self.max_image_side, self.max_image_bytes, self.image_format)
+            urls = [memo.get((h, *settings), lambda im=im: self._data_url(im))
+                    for im, h in zip(request.images, request.image_hashes)]
+        else:
+            urls = [self._data_url(im) for im in request.images]
         return to_chat_messages(request.messages, urls, detail=self.image_detail)
+
+    @contextlib.contextmanager
+    def reuse_images(self, max_images: int = 512) -> Iterator[None]:
+        """While active, each distinct image is encoded to a data URL once (see the module doc).
+
+        The memo keeps the ``max_images`` most recently added URLs and is dropped when the block
+        ends; a block inside another one uses the outer memo.
+        """
+        if self._image_urls is not None:
+            yield
+            return
+        self._image_urls = ImageUrlMemo(max_images)
+        try:
+            yield
+        finally:
+            self._image_urls = None
 
     def _cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         if self.price_per_mtok is None:
@@ -264,30 +239,18 @@ class OpenAIBackend:
     def stream(
         self, requests: Sequence[GenRequest], sampling: SamplingParams
     ) -> Iterator[tuple[int, GenResult]]:
-        """Yield ``(index, result)`` for every request as it completes: cache hits first."""
-        keys: list[str] = []
-        hits: list[tuple[int, GenResult]] = []
-        pending: list[int] = []
-        for i, req in enumerate(requests):
-            if self.cache is not None:
-                keys.append(self.cache_key(req, sampling))
-                hit = self.cache.get(keys[i])
-                if hit is not None:
-                    hits.append((i, hit))
-                    continue
-            pending.append(i)
+        """Yield ``(index, result)`` for every request as it completes."""
+        pending = list(range(len(requests)))
         if not pending:
-            yield from hits
             return
         out: queue.Queue[Any] = queue.Queue()
         loop = asyncio.new_event_loop()
-        task = loop.create_task(self._run(requests, pending, keys, sampling, out))
+        task = loop.create_task(self._run(requests, pending, sampling, out))
         thread = threading.Thread(
             target=_run_loop, args=(loop, task, out), daemon=True, name="openai-backend"
         )
-        thread.start()  # the requests go out while the cache hits are handed over
+        thread.start()
         try:
-            yield from hits
             while True:
                 item = out.get()
                 if item is _DONE:
@@ -309,7 +272,6 @@ class OpenAIBackend:
         self,
         requests: Sequence[GenRequest],
         pending: list[int],
-        keys: list[str],
         sampling: SamplingParams,
         out: queue.Queue[Any],
     ) -> None:
@@ -328,15 +290,7 @@ class OpenAIBackend:
 
         async def worker() -> None:
             for i in todo:
-                result = await self._one(clients, next(turn), pacer, requests[i], base)
-                if result.ok and self.cache is not None:
-                    try:
-                        await asyncio.to_thread(
-                            self.cache.put, keys[i], result, info={"judge": self.judge_id}
-                        )
-                    except sqlite3.Error as exc:  # a cache problem must not lose the result
-                        log.warning("cache put failed for request %d: %s", i, exc)
-                out.put((i, result))
+                out.put((i, await self._one(clients, next(turn), pacer, requests[i], base)))
 
         tasks = [asyncio.ensure_future(worker()) for _ in range(min(self.concurrency, len(pending)))]
         try:
