@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from critic.commands import arg_types
+
 
 def default_cache_path() -> Path:
     root = Path(os.environ.get("CRITIC_CACHE_DIR", Path.home() / ".cache" / "critic"))
@@ -23,17 +25,17 @@ def add_backend_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    help="OpenAI-compatible base URL; repeat for several servers in rotation")
     p.add_argument(f"--{prefix}template", default=None, help="template name or .jinja path (default: the checkpoint's, else llava_critic_*)")
     p.add_argument("--template-dir", action="append", default=[], type=Path, help="extra folder of user templates")
-    p.add_argument("--batch-size", type=int, default=8, help="hf: generation batch size (default 8)")
-    p.add_argument("--concurrency", type=int, default=16, help="openai: requests in flight (default 16)")
-    p.add_argument("--max-new-tokens", type=int, default=512)
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--batch-size", type=arg_types.positive_int, default=8, help="hf: generation batch size (default 8)")
+    p.add_argument("--concurrency", type=arg_types.positive_int, default=16, help="openai: requests in flight (default 16)")
+    p.add_argument("--max-new-tokens", type=arg_types.positive_int, default=512)
+    p.add_argument("--temperature", type=arg_types.non_negative_float, default=0.0)
+    p.add_argument("--top-p", type=arg_types.probability, default=1.0)
     p.add_argument("--dtype", default=None, help="hf: torch dtype (default bfloat16 on GPU, checkpoint's on CPU)")
     p.add_argument("--device", default=None, help="hf: cuda, cuda:1, cpu (default: cuda if available)")
     p.add_argument("--trust-remote-code", action="store_true", help="hf: allow code from the checkpoint (off by default)")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key")
-    p.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request before retrying")
-    p.add_argument("--max-retries", type=int, default=6, help="openai: retries on 429/5xx/timeouts")
+    p.add_argument("--timeout", type=arg_types.positive_float, default=120.0, help="openai: seconds per request before retrying")
+    p.add_argument("--max-retries", type=arg_types.non_negative_int, default=6, help="openai: retries on 429/5xx/timeouts")
     p.add_argument("--cache", type=Path, default=None, help=f"SQLite judge cache (default {default_cache_path()})")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the judge cache")
     p.add_argument("--seed", type=int, default=0, help="seed of the random swap coin and of sampling")
