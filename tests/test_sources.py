@@ -11,9 +11,9 @@ from PIL import Image
 
 from critic.data.recipe import Recipe
 from critic.data.sources import SourceItem, SourceProblem, open_source
-from critic.data.sources.json_stream import JsonArrayError, iter_json_array
 from critic.data.sources.prompt_fields import read_prompt_fields
 from critic.judging.templates import list_templates
+from critic.rows import JsonArrayError, iter_json_array
 from critic.toy.world import generate_items
 
 PANDALM = Path("/work/shared/data/pandalm-testset-v1.json")
