@@ -125,9 +125,9 @@ def test_pandalm_excerpt_majority_of_three(tmp_path):
     assert first.question.startswith("The sentence you are given") and "\n\nIf you have any questions" in first.question
     rows = json.loads((FIXTURES / "pandalm_excerpt.json").read_text())[:2]
     rows[1].update(annotator1=0, annotator2=1, annotator3=2)
-    (tmp_path / "t.json").write_text(json.dumps(rows))
-    r = load("pandalm", tmp_path / "t.json")
-    assert len(r.items) == 1 and r.problems == [f"{tmp_path / 't.json'}:2: 1: annotators: no majority in [0, 1, 2]"]
+    (tmp_path / "t.json").write_text("[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]\n")
+    r = load("pandalm", tmp_path / "t.json")  # a problem names the line its element starts on
+    assert len(r.items) == 1 and r.problems == [f"{tmp_path / 't.json'}:3: 1: annotators: no majority in [0, 1, 2]"]
 
 
 def test_generic_loader_with_a_column_map(tmp_path):

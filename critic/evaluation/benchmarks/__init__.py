@@ -7,7 +7,9 @@ reads the benchmark's own files and returns :class:`LoadResult`: typed items
 (:class:`~critic.records.PairwiseItem` / :class:`~critic.records.PointwiseItem`) carrying the gold
 ``label`` or ``score``, ``group`` and ``question_id``, plus one problem line per row it could not
 use (``file:line: id: what is wrong`` — a missing image included). The items file it writes
-doubles as the gold file of ``critic eval``.
+doubles as the gold file of ``critic eval``. Loaders read rows with :func:`critic.rows.read_rows`
+(JSON array, JSONL or CSV; through :class:`Collector`) and map columns with the vocabulary of
+:mod:`critic.rows` (``columns``, ``label_map``: the ``generic`` loader).
 
 >>> sorted(s.name for s in list_specs())[:3]
 ['generic_pairwise', 'generic_pointwise', 'mllm_judge_batch']
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from critic.assets import asset_dir
 from critic.records import PairwiseItem, PointwiseItem
+from critic.rows import ColumnError, read_rows
 
 BenchItem = PairwiseItem | PointwiseItem
 
@@ -126,28 +128,6 @@ def load_benchmark(spec: BenchmarkSpec, data: str | Path, *, image_root: str | P
 
 
 # -- helpers shared by the loaders ------------------------------------------------------------
-def read_rows(path: Path) -> Iterator[tuple[int, Any, str | None]]:
-    """Rows of a JSONL file (line numbers) or a JSON array (1-based positions): ``(where, row, problem)``."""
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BenchmarkError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
-        for k, row in enumerate(rows, start=1):
-            yield k, row, None if isinstance(row, dict) else f"expected an object, got {type(row).__name__}"
-        return
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield lineno, None, f"not valid JSON: {exc.msg} at column {exc.colno}"
-            continue
-        yield lineno, row, None if isinstance(row, dict) else f"expected an object, got {type(row).__name__}"
-
-
 class RowError(ValueError):
     """One unusable row; the loader reports it as ``file:line: id: message`` and goes on."""
 
@@ -187,12 +167,16 @@ class Collector:
         self.ids: set[str] = set()
 
     def rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        for where, row, problem in read_rows(self.path):
+        """``(line, row)`` for each readable row; an unreadable one is a problem, and one that ends
+        the file early (a syntax error inside a JSON array) makes the file unusable: :class:`BenchmarkError`."""
+        for row in read_rows(self.path):
+            if row.fatal:
+                raise BenchmarkError(f"{row.where}: {row.problem}")
             self.result.n_rows += 1
-            if problem:
-                self.problem(where, None, problem)
+            if row.value is None:
+                self.problem(row.line, None, row.problem or "no row")
                 continue
-            yield where, row
+            yield row.line, row.value
 
     def problem(self, where: int, item_id: Any, msg: str) -> None:
         self.result.n_skipped += 1
@@ -202,7 +186,7 @@ class Collector:
         """Build an item (``make()``), recording a problem instead when it raises."""
         try:
             items = make()
-        except RowError as exc:
+        except (RowError, ColumnError) as exc:
             self.problem(where, item_id, str(exc))
             return
         except ValidationError as exc:
@@ -221,4 +205,4 @@ class Collector:
 
 
 __all__ = ["BenchItem", "BenchmarkError", "BenchmarkSpec", "Collector", "LoadResult", "RowError", "coin", "find_image",
-           "list_specs", "load_benchmark", "load_spec", "read_rows", "require"]
+           "list_specs", "load_benchmark", "load_spec", "require"]
