@@ -4,7 +4,7 @@ One module per idea:
 
 ==================  ============================================================================
 ``recipe``          the typed YAML recipe (sources, templates, teacher, augmentation, splits), ``file:line`` errors
-``sources/``        one converter per input format → items (critic JSONL, ``datasets`` on disk, LLaVA, preference files, benchmarks)
+``sources/``        one converter per input format → items (critic JSONL, ``datasets`` on disk, LLaVA, preference files, benchmarks); rows and column maps from :mod:`critic.rows`
 ``plan``            which samples each source item becomes (templates, augmentation, splits), before any call
 ``teacher``         teacher distillation through the judge's backend and cache (``teacher_judge``, ``teacher_explain``)
 ``worker``          one window's teacher calls, targets and serialised sample rows (runs in worker processes)

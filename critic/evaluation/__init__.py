@@ -13,6 +13,6 @@ One module per idea:
 ``evaluate``              the Python API behind ``critic eval``: judgments + gold → report
 ``report``                ``report.md`` and the printed table
 ``plots``                 PNG plots (matplotlib Agg)
-``benchmarks/``           published judge benchmarks as items with gold (``critic eval-bench``)
+``benchmarks/``           published judge benchmarks as items with gold (``critic eval-bench``); rows and column maps from :mod:`critic.rows`
 ========================  ======================================================================
 """

@@ -3,7 +3,9 @@
 Every converter turns its input into a stream of :class:`SourceItem` (a pointwise or pairwise item,
 where it came from as ``file:line``, in-memory images if it has them, the scale of its gold
 scores) interleaved with :class:`SourceProblem` (a line that could not become an item, and why).
-A problem never stops the stream. :func:`open_source` picks the converter for a recipe entry.
+A problem never stops the stream. :func:`open_source` picks the converter for a recipe entry. Files of
+rows (JSON array, JSONL, CSV) are read with :func:`critic.rows.read_rows` and columns mapped with the
+vocabulary of :mod:`critic.rows` (``columns``, ``label_map``), the one benchmark definitions use.
 
 | kind | module | reads |
 | --- | --- | --- |

@@ -11,7 +11,7 @@ adapter reuses them instead of parsing the formats a second time:
   by default the file's folder);
 * ``benchmark`` — any other loader of that package, named by ``loader:`` with its ``options:``.
 
-Benchmark files are small (about a thousand rows); the loaders read them whole. A row the loader
+Benchmark files are small (about a thousand rows); the loaders collect their items whole. A row the loader
 cannot use becomes a problem at its ``file:line``; items carry ``file[id=...]`` as their origin
 (the loaders do not keep line numbers of the rows they accept).
 """
