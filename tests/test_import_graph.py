@@ -2,7 +2,7 @@
 
 Every ``import`` of a ``critic`` module anywhere in a file counts, function-local ones included (a
 lazy import is still a dependency). Rooms are the subpackages of ``critic``; the root modules
-(records, jsonl, media, assets, typed_config) form the room ``root``.
+(records, jsonl, rows, media, assets, typed_config) form the room ``root``.
 """
 
 from __future__ import annotations
