@@ -121,7 +121,8 @@ def pairwise_metrics_figure(pw: Any) -> Figure:
     m = pw.metrics
     keys = [k for k in AGREEMENT if m[k].value is not None]
     panels = [Panel("agreement: higher is better", keys, [m[k] for k in keys])]
-    rate_keys, refs = [], []
+    rate_keys: list[str] = []
+    refs: list[tuple[float, str] | None] = []
     if m["first_position_rate"].value is not None:
         rate_keys.append("first_position_rate")
         refs.append((0.5, "0.5 = no position bias"))
