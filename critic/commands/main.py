@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "critic.commands.train",
     "critic.commands.judge",
     "critic.commands.eval",
+    "critic.commands.view",
     "critic.commands.prefs",
     "critic.commands.dpo",
 ]
