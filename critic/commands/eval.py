@@ -91,9 +91,11 @@ def _print_problems(problems: list[str], what: str) -> None:
 
 
 def _write_report(report, out: Path, plots: bool) -> None:
+    from critic.evaluation.browser import write_report_page
     from critic.evaluation.report import short_table
 
-    report.write(out, plots=plots)
+    written = report.write(out, plots=plots)
+    page = write_report_page(report, out, written)  # the judgment browser, report.html
     inp = report.inputs
     _print_problems(inp["gold_problems"] + inp["judgment_problems"], "malformed lines skipped")
     if inp["n_error_judgments"]:
@@ -103,6 +105,8 @@ def _write_report(report, out: Path, plots: bool) -> None:
               file=sys.stderr)
     print(short_table(report))
     print(f"report: {out / 'report.md'}")
+    if page is not None:
+        print(f"browser: {page.describe()}")
 
 
 def run_compare(args: argparse.Namespace) -> int:
