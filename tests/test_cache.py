@@ -90,3 +90,20 @@ def test_two_processes_write_at_once(tmp_path):
     with JudgeCache(path) as cache:
         assert len(cache) == 400
         assert cache.get("p-199").text == "p199" and cache.get("q-0").text == "q0"
+
+
+def test_default_cache_path_has_one_rule(monkeypatch, tmp_path):
+    """$CRITIC_CACHE_DIR when set and not empty, else ~/.cache/critic; judge and teacher files side by side."""
+    from pathlib import Path
+
+    from critic.judging.backends.cache import default_cache_path
+
+    monkeypatch.setenv("CRITIC_CACHE_DIR", str(tmp_path))
+    assert default_cache_path("judge") == tmp_path / "judge.sqlite"
+    assert default_cache_path("teacher") == tmp_path / "teacher.sqlite"
+    for unset in ("", None):
+        if unset is None:
+            monkeypatch.delenv("CRITIC_CACHE_DIR")
+        else:
+            monkeypatch.setenv("CRITIC_CACHE_DIR", unset)
+        assert default_cache_path("judge") == Path.home() / ".cache" / "critic" / "judge.sqlite"

@@ -16,6 +16,7 @@ from PIL import Image
 
 from critic.judging.backends.base import BackendFatalError, GenRequest, SamplingParams, generate_all
 from critic.judging.backends.cache import JudgeCache
+from critic.judging.backends.cached import CachedBackend
 from critic.judging.backends.openai_compat import OpenAIBackend, price_for, to_chat_messages
 from critic.toy.chat_server import ChatServer, FaultConfig
 
@@ -239,7 +240,7 @@ def test_cache_hits_send_nothing_and_failures_are_not_cached(tmp_path):
         JudgeCache(tmp_path / "c.sqlite") as cache,
         ChatServer(echo, faults=FaultConfig(first=["500"])) as srv,
     ):
-        backend = _backend(srv.base_url, cache=cache, max_retries=0, concurrency=1)
+        backend = CachedBackend(_backend(srv.base_url, max_retries=0, concurrency=1), cache)
         reqs = [_req(i, [_noise(8, 8)]) for i in range(5)]
         first = generate_all(backend, reqs, GREEDY)
         assert sum(not r.ok for r in first) == 1 and len(cache) == 4

@@ -7,7 +7,6 @@ import pytest
 from critic.judging.ranking import (
     bradley_terry_rewards,
     choose_pair,
-    encode_each_image_once,
     llava_ov_rewards,
     rank_stream,
     summarise,
@@ -175,13 +174,38 @@ def test_images_are_encoded_once_per_set(toy_sets, monkeypatch):
         plain = [r.ranked for r in rank_stream(critic, sets, reuse=False)]
     assert n_reuse == 3 and calls["n"] - n_reuse == 60
     assert [r.rewards for r in reused] == [r.rewards for r in plain]
-    assert "chat_messages" not in vars(critic.backend)  # the memo is gone after the run
+    assert critic.backend._image_urls is None  # the memo is gone after the run
 
 
-def test_encode_once_leaves_other_backends_alone():
-    class Plain:
-        pass
+def test_reuse_images_is_a_scope_of_the_openai_backend(tmp_path, monkeypatch):
+    """Inside reuse_images() an image (by hash and encoding settings) is encoded once; outside it, every time."""
+    from PIL import Image
 
-    b = Plain()
-    with encode_each_image_once(b):
-        assert not hasattr(b, "chat_messages")
+    import critic.judging.backends.openai_compat as oc
+    from critic.judging.backends.base import GenRequest
+    from critic.judging.backends.cache import JudgeCache
+    from critic.judging.backends.cached import CachedBackend
+    from critic.media import image_hash
+
+    calls = {"n": 0}
+    real = oc.to_data_url
+
+    def counting(*a, **kw):
+        calls["n"] += 1
+        return real(*a, **kw)
+
+    monkeypatch.setattr(oc, "to_data_url", counting)
+    im = Image.new("RGB", (8, 8), "red")
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "q"}]}]
+    req = GenRequest(messages=messages, images=[im], image_hashes=[image_hash(im)])
+    backend = oc.OpenAIBackend("m", base_urls="http://127.0.0.1:9/v1", api_key="k")
+    with JudgeCache(tmp_path / "c.sqlite") as cache:
+        cached = CachedBackend(backend, cache)  # the scope is reached through the cache wrapper too
+        with cached.reuse_images():
+            with backend.reuse_images():  # a nested scope uses the outer memo
+                first = backend.chat_messages(req)
+            assert backend.chat_messages(req) == first and calls["n"] == 1
+            backend.chat_messages(GenRequest(messages=messages, images=[im]))  # no hashes: encoded anew
+            assert calls["n"] == 2
+        backend.chat_messages(req)
+    assert calls["n"] == 3 and backend._image_urls is None
