@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from critic.commands.judge import add_backend_args, build_critic
+from critic.commands.judge import load_critic
+from critic.commands.judge_options import add_judge_options
 
 MAX_PRINTED_PROBLEMS = 10
 
@@ -76,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--swap", choices=["none", "random", "both"], default=None,
                    help="pairwise position policy (default: the benchmark's, usually both)")
     _add_eval_options(b)
-    add_backend_args(b, prefix="judge-")
+    add_judge_options(b, prefix="judge-")
     b.set_defaults(func=run_eval_bench)
 
 
@@ -161,38 +162,17 @@ def _judge(args: argparse.Namespace, items: list, out: Path, swap: str) -> tuple
 
     Returns the pointwise template's score scale (to map judge scores onto the gold scale)."""
     from critic.commands.errors import CommandError
-    from critic.commands.judge import _done_keys
-    from critic.jsonl import JsonlWriter
     from critic.judging.backends.base import BackendFatalError
-    from critic.judging.summary import JudgeSummary
+    from critic.judging.run import judge_to_file
 
-    output = out / "judgments.jsonl"
-    failed_path = output.with_name(output.name + ".failed.jsonl")
-    summary = JudgeSummary()
-    done = _done_keys(output)
-    summary.resumed = len(done)
-    try:
-        critic = build_critic(args, prefix="judge-")
-    except (OSError, ValueError) as exc:
-        raise CommandError(f"cannot load the judge: {exc}") from exc
-    failed = None
+    critic = load_critic(args, prefix="judge-")
     t0 = time.perf_counter()
     try:
-        with JsonlWriter(output, append=True) as w:
-            for j in critic.judge_stream(items, swap=swap, skip=done):
-                if j.error is not None:
-                    failed = failed or JsonlWriter(failed_path)
-                    failed.write(j)
-                else:
-                    w.write(j)
-                summary.add(j)
+        judged = judge_to_file(critic, items, out / "judgments.jsonl", swap=swap)
     except (BackendFatalError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
-    finally:
-        if failed:
-            failed.close()
-    summary.wall_s = time.perf_counter() - t0
-    print(summary.render(output, failed_path if failed else None))
+    judged.summary.wall_s = time.perf_counter() - t0
+    print(judged.render())
     if any(it.task == "pointwise" for it in items):
         return critic.template_for("pointwise").scale
     return None

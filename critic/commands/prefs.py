@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from critic.commands.judge import add_backend_args, build_critic
+from critic.commands.judge import load_critic
+from critic.commands.judge_options import add_judge_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,16 +55,7 @@ def _common(p: argparse.ArgumentParser, input_help: str, out_help: str) -> None:
     p.add_argument("--input", required=True, type=Path, help=input_help)
     p.add_argument("--out", required=True, type=Path, help=out_help)
     p.add_argument("--strict", action="store_true", help="stop at the first malformed input line")
-    add_backend_args(p, prefix="judge-")
-
-
-def _critic(args: argparse.Namespace):
-    from critic.commands.errors import CommandError
-
-    try:
-        return build_critic(args, prefix="judge-")
-    except (OSError, ValueError, ImportError) as exc:
-        raise CommandError(f"cannot load the judge: {exc}") from exc
+    add_judge_options(p, prefix="judge-")
 
 
 def _read_kind(args: argparse.Namespace, summary: Any, kind: type, wrong: str, dup: str) -> list:
@@ -105,7 +97,7 @@ def _label(args: argparse.Namespace, make_row: Any, noun: str) -> int:
     t0 = time.perf_counter()
     summary = JudgeSummary()
     sets = _read_sets(args, summary)
-    critic = _critic(args)
+    critic = load_critic(args, prefix="judge-")
     try:
         stats = label_sets(critic, sets, args.out, mode=args.mode, aggregation=args.aggregation,
                            template=args.judge_template, summary=summary, make_row=make_row, noun=noun)
@@ -154,6 +146,7 @@ def run_filter(args: argparse.Namespace) -> int:
     from critic.commands.errors import CommandError
     from critic.jsonl import JsonlWriter, ids_in
     from critic.judging.backends.base import BackendFatalError
+    from critic.judging.run import judge_to_file
     from critic.judging.summary import JudgeSummary
     from critic.records import PointwiseItem
 
@@ -164,7 +157,7 @@ def run_filter(args: argparse.Namespace) -> int:
     done = ids_in(args.out, paths["dropped"], paths["unscored"])
     todo = [it for it in items if it.id not in done]
     summary.resumed = len(items) - len(todo)
-    critic = _critic(args)
+    critic = load_critic(args, prefix="judge-")
     template = critic.template_for("pointwise", args.judge_template)
     lo, hi = template.scale or (None, None)
     if lo is not None and not (lo <= args.min_score <= hi):
@@ -174,43 +167,37 @@ def run_filter(args: argparse.Namespace) -> int:
     kept = dropped = unscored = 0
     dropped_scores: list[float] = []
     unscored_examples: list[str] = []
-    failed = None
     rel = args.out.parent
-    try:
-        with JsonlWriter(args.out, append=True, relative_to=rel) as w_kept, \
-                JsonlWriter(paths["dropped"], append=True, relative_to=rel) as w_drop, \
-                JsonlWriter(paths["unscored"], append=True, relative_to=rel) as w_uns, \
-                JsonlWriter(paths["judgments"], append=True) as w_j:
-            for j in critic.judge_stream(todo, template=template, desc="filtering"):
-                summary.add(j)
-                if j.error is not None:
-                    failed = failed or JsonlWriter(paths["failed"])
-                    failed.write(j)
-                    continue
-                w_j.write(j)
-                it = by_id[j.id]
-                info: dict[str, Any] = {"min_score": args.min_score, "judge": j.judge, "template": j.template}
-                if j.score is None:
-                    info.update(parse_error=j.parse_error)
-                    w_uns.write(it.model_copy(update={"meta": {**(it.meta or {}), "critic_filter": info}}))
-                    unscored += 1
-                    if len(unscored_examples) < 3:
-                        unscored_examples.append(f"{j.id}: {j.parse_error}")
-                    continue
-                info["score"] = j.score
-                keep = j.score >= args.min_score
-                if not keep:
-                    info["reason"] = f"score {j.score:g} < {args.min_score:g}"
-                    dropped_scores.append(j.score)
-                target = w_kept if keep else w_drop
-                target.write(it.model_copy(update={"meta": {**(it.meta or {}), "critic_filter": info}}))
-                kept += keep
-                dropped += not keep
-    except (BackendFatalError, ValueError) as exc:
-        raise CommandError(str(exc)) from exc
-    finally:
-        if failed:
-            failed.close()
+    with JsonlWriter(args.out, append=True, relative_to=rel) as w_kept, \
+            JsonlWriter(paths["dropped"], append=True, relative_to=rel) as w_drop, \
+            JsonlWriter(paths["unscored"], append=True, relative_to=rel) as w_uns:
+
+        def route(j: Any) -> None:  # each scored (or unparseable) item to its file, with why
+            nonlocal kept, dropped, unscored
+            it = by_id[j.id]
+            info: dict[str, Any] = {"min_score": args.min_score, "judge": j.judge, "template": j.template}
+            if j.score is None:
+                info.update(parse_error=j.parse_error)
+                w_uns.write(it.model_copy(update={"meta": {**(it.meta or {}), "critic_filter": info}}))
+                unscored += 1
+                if len(unscored_examples) < 3:
+                    unscored_examples.append(f"{j.id}: {j.parse_error}")
+                return
+            info["score"] = j.score
+            keep = j.score >= args.min_score
+            if not keep:
+                info["reason"] = f"score {j.score:g} < {args.min_score:g}"
+                dropped_scores.append(j.score)
+            target = w_kept if keep else w_drop
+            target.write(it.model_copy(update={"meta": {**(it.meta or {}), "critic_filter": info}}))
+            kept += keep
+            dropped += not keep
+
+        try:  # resumed by the items files above, not by the judgments log
+            judged = judge_to_file(critic, todo, paths["judgments"], template=template, desc="filtering",
+                                   summary=summary, done=set(), failures=paths["failed"], on_judgment=route)
+        except (BackendFatalError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
     summary.wall_s = time.perf_counter() - t0
     scale = f" on {template.name}'s scale [{lo:g}, {hi:g}]" if lo is not None else ""
     print(f"kept {kept} (score >= {args.min_score:g}{scale}) in {args.out}; dropped {dropped} in {paths['dropped']}; "
@@ -221,5 +208,5 @@ def run_filter(args: argparse.Namespace) -> int:
         print(f"  dropped scores: min {s[0]:g}, median {s[len(s) // 2]:g}, max {s[-1]:g}")
     for ex in unscored_examples:
         print(f"  unscored {ex}")
-    print(summary.render(paths["judgments"], paths["failed"] if failed else None))
+    print(judged.render())
     return 0

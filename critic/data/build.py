@@ -32,7 +32,7 @@ from critic.data.plan import Planner
 from critic.data.recipe import TEACHER_MODES, Recipe, TeacherConfig, load_recipe, resolve_path
 from critic.data.sources import open_source
 from critic.data.stats import DatasetStats, write_card
-from critic.data.teacher import Estimate, Teacher, default_cache_path
+from critic.data.teacher import Estimate, Teacher
 from critic.data.worker import (
     JobSpec,
     WindowResult,
@@ -42,7 +42,7 @@ from critic.data.worker import (
     process_window,
 )
 from critic.data.writers import ImageStore, SampleWriter, Staging, write_hf
-from critic.judging.backends.cache import JudgeCache
+from critic.judging.backends.cache import JudgeCache, default_cache_path
 from critic.judging.templates import load_template
 
 
@@ -100,7 +100,7 @@ def _cache_path(recipe: Recipe, path: Path, opts: BuildOptions) -> Path | None:
         return None
     if opts.cache:
         return Path(opts.cache)
-    return resolve_path(path, recipe.teacher.cache) if recipe.teacher.cache else Path(default_cache_path())
+    return resolve_path(path, recipe.teacher.cache) if recipe.teacher.cache else default_cache_path("teacher")
 
 
 def _progress(enabled: bool, desc: str) -> Any:

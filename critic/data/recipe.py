@@ -26,8 +26,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from critic.judging.spec import JudgeSpec, SamplingOptions, ServerOptions
 from critic.rows import current_names
 
 TargetMode = Literal["teacher_judge", "teacher_explain", "gold"]
@@ -168,31 +177,21 @@ Source = Annotated[
 ]
 
 
-class TeacherConfig(_Cfg):
-    """The teacher endpoint: any OpenAI-compatible server. API keys come from ``api_key_env`` only."""
+class TeacherConfig(ServerOptions, SamplingOptions):
+    """The teacher endpoint: any OpenAI-compatible server. API keys come from ``api_key_env`` only.
+
+    The endpoint and sampling keys are a judge's (:mod:`critic.judging.spec`: ``base_url``,
+    ``api_key_env``, ``concurrency``, ``timeout``, ``max_retries``, ``rpm``, ``image_detail``,
+    ``price_per_mtok``, ``max_new_tokens``, ``temperature``, ``top_p``); the rest is the build's.
+    """
 
     model: str = "gpt-4o"
     base_url: str | list[str] | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = Field(16, ge=1)
-    rpm: int | None = Field(None, ge=1, description="requests per minute")
-    tpm: int | None = Field(None, ge=1, description="tokens per minute (paced as rpm from the token estimate)")
-    timeout: float = Field(120.0, gt=0)
-    max_retries: int = Field(6, ge=0)
     max_new_tokens: int = Field(1024, ge=1)
-    temperature: float = Field(0.0, ge=0)
-    price_per_mtok: tuple[float, float] | None = None
+    tpm: int | None = Field(None, ge=1, description="tokens per minute (paced as rpm from the token estimate)")
     est_output_tokens: int = Field(300, ge=1, description="output tokens per call, for --dry-run and tpm")
-    image_detail: Literal["low", "high", "auto"] | None = None
     window: int | None = Field(None, ge=1, description="requests prepared at once (default max(512, 32*concurrency))")
     cache: str | None = Field(None, description="SQLite cache (default $CRITIC_CACHE_DIR/teacher.sqlite)")
-
-    @field_validator("base_url")
-    @classmethod
-    def _urls(cls, v: Any) -> Any:
-        if isinstance(v, list) and not v:
-            raise ValueError("give at least one base URL")
-        return v
 
     @property
     def base_urls(self) -> list[str] | None:
@@ -201,6 +200,12 @@ class TeacherConfig(_Cfg):
     @property
     def window_size(self) -> int:
         return self.window or max(512, 32 * self.concurrency)
+
+    def judge_spec(self) -> JudgeSpec:
+        """The teacher as a judge: its model on the OpenAI backend; the cache is the build's business."""
+        shared = {name: getattr(self, name) for name in (*ServerOptions.model_fields, *SamplingOptions.model_fields)}
+        return JudgeSpec(**{**shared, "backend": "openai", "model": self.model, "base_url": self.base_urls,
+                            "no_cache": True})
 
 
 class AugmentConfig(_Cfg):

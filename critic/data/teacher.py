@@ -1,8 +1,10 @@
 """Teacher distillation: ask a teacher model for rationales and verdicts, through the judge's stack.
 
-The teacher is any OpenAI-compatible endpoint, reached with
-:class:`~critic.judging.backends.openai_compat.OpenAIBackend` (concurrency, RPM pacing, retries, failover,
-cost) and the SQLite :class:`~critic.judging.backends.cache.JudgeCache`. Prompts are rendered by the template and
+The teacher is any OpenAI-compatible endpoint, described by the recipe's ``teacher`` (a judge's
+server and sampling options, :class:`~critic.data.recipe.TeacherConfig`), reached with the backend
+:func:`~critic.judging.backends.make.make_backend` makes of it
+(:class:`~critic.judging.backends.openai_compat.OpenAIBackend`: concurrency, RPM pacing, retries,
+failover, cost) behind the SQLite :class:`~critic.judging.backends.cache.JudgeCache`. Prompts are rendered by the template and
 answers turned into judgments by :class:`~critic.judging.critic.Critic`, exactly as when judging; only the
 cache key differs from the judge's: images are identified by the SHA-256 of their file bytes (the
 dataset's image store names them so), which lets a warm rebuild skip decoding them. Two target modes:
@@ -27,8 +29,9 @@ from typing import Any
 
 from critic.data.recipe import TeacherConfig
 from critic.data.samples import gold_verdict
-from critic.judging.backends.base import GenRequest, GenResult, SamplingParams
+from critic.judging.backends.base import Backend, GenRequest, GenResult
 from critic.judging.backends.cache import JudgeCache
+from critic.judging.backends.make import make_backend
 from critic.judging.critic import Critic, Judgment, Task, backend_cache_settings
 from critic.judging.templates import Prompt, Template, TemplateError
 from critic.judging.verdicts import Verdict
@@ -91,21 +94,6 @@ class RememberingTemplate(Template):
         self.memory.clear()
 
 
-def default_cache_path() -> str:
-    root = os.environ.get("CRITIC_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "critic")
-    return os.path.join(root, "teacher.sqlite")
-
-
-def make_backend(cfg: TeacherConfig, cache: JudgeCache | None) -> Any:
-    """The OpenAI backend for ``cfg``; the API key is read from ``$<api_key_env>`` here and only here."""
-    from critic.judging.backends.openai_compat import OpenAIBackend
-
-    return OpenAIBackend(
-        cfg.model, base_urls=cfg.base_urls, api_key=os.environ.get(cfg.api_key_env), concurrency=cfg.concurrency,
-        timeout=cfg.timeout, max_retries=cfg.max_retries, cache=cache, price_per_mtok=cfg.price_per_mtok,
-        rpm=cfg.rpm, image_detail=cfg.image_detail)
-
-
 def image_tokens(width: int, height: int, detail: str | None) -> int:
     """GPT-4o's published image token count: 85 (+170 per 512-px tile at high detail).
 
@@ -143,12 +131,13 @@ class Teacher:
     the misses go to the backend, which sends them (concurrency, retries) and caches the answers.
     """
 
-    def __init__(self, cfg: TeacherConfig, cache: JudgeCache | None, backend: Any = None,
+    def __init__(self, cfg: TeacherConfig, cache: JudgeCache | None, backend: Backend | None = None,
                  images_folder: str | None = None) -> None:
         self.cfg = cfg
         self.cache = cache
-        self.backend = backend if backend is not None else make_backend(cfg, cache)
-        sampling = SamplingParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
+        # an injected backend (tests, benchmarks) is used as it is; the teacher's own sits behind the cache
+        self.backend = backend if backend is not None else make_backend(cfg.judge_spec(), cache)
+        sampling = cfg.sampling_params()  # unseeded, as the teacher always was: the seed is in the cache keys
         self.critic = Critic(self.backend, sampling=sampling, progress=False)
         self._sampling = sampling.to_dict()
         self._explain: dict[tuple[str, str, Any], ExplainTemplate] = {}
@@ -167,9 +156,10 @@ class Teacher:
 
     def _pace(self, est_tokens_per_call: float) -> None:
         """Turn a TPM limit into the backend's RPM pacing, from the estimated tokens per call."""
-        if self.cfg.tpm and hasattr(self.backend, "rpm"):
+        sender = getattr(self.backend, "inner", self.backend)  # the backend behind the cache
+        if self.cfg.tpm and hasattr(sender, "rpm"):
             rpm = max(1, int(self.cfg.tpm / max(1.0, est_tokens_per_call)))
-            self.backend.rpm = min(rpm, self.cfg.rpm) if self.cfg.rpm else rpm
+            sender.rpm = min(rpm, self.cfg.rpm) if self.cfg.rpm else rpm
 
     def image_hash(self, path: str) -> str:
         """SHA-256 (32 hex digits) of an image file's bytes: the store's file name, or computed once."""

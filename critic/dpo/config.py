@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from critic.judging.spec import JudgeSpec
 from critic.typed_config import Schema, Section, TypedConfigError, dotted_keys
 
 
@@ -54,22 +55,14 @@ class SamplingSection(Section):
     device: str | None = None
 
 
-class CriticSection(Section):
-    """The preference labeller (any critic: local checkpoint or OpenAI-compatible server)."""
+class CriticSection(Section, JudgeSpec):
+    """The preference labeller: any judge (:class:`~critic.judging.spec.JudgeSpec`: every key of
+    ``critic judge``'s options, e.g. ``backend``, ``model``, ``base_url``, ``template``, ``max_new_tokens``,
+    ``timeout``, ``cache``) plus how its judgments become rewards. ``seed`` defaults to the run's.
+    """
 
-    backend: Literal["hf", "openai"] = "hf"
-    model: str
-    base_url: list[str] | None = None
-    template: str | None = None
     mode: Literal["pairwise", "pointwise"] = "pairwise"
     aggregation: Literal["llava_ov", "win_count", "bradley_terry"] = "llava_ov"
-    max_new_tokens: int = Field(512, ge=1)
-    batch_size: int = Field(8, ge=1)
-    concurrency: int = Field(16, ge=1)
-    api_key_env: str = "OPENAI_API_KEY"
-    cache: str | None = None
-    no_cache: bool = False
-    device: str | None = None
 
 
 class DRSSection(Section):

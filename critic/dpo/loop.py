@@ -25,7 +25,6 @@ and labels (the others wait); all processes train.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import time
@@ -33,29 +32,32 @@ from pathlib import Path
 from typing import Any
 
 from critic.dpo.config import DPORunConfig
+from critic.judging.critic import Critic
+from critic.judging.spec import JudgeSpec
 
 
-def _critic_args(c: Any, *, template: str | None, seed: int, base_url: list[str] | None = None,
-                 backend: str | None = None, model: str | None = None) -> argparse.Namespace:
-    """The options :func:`critic.commands.judge.build_critic` reads, from a ``critic`` config section."""
-    return argparse.Namespace(
-        backend=backend or c.backend, model=model or c.model, base_url=base_url if base_url is not None else c.base_url,
-        template=template, template_dir=[], batch_size=c.batch_size, concurrency=c.concurrency,
-        max_new_tokens=c.max_new_tokens, temperature=0.0, top_p=1.0, dtype=None, device=c.device,
-        trust_remote_code=False, api_key_env=c.api_key_env, timeout=120.0, max_retries=6,
-        cache=Path(c.cache) if c.cache else None, no_cache=c.no_cache, seed=seed, no_progress=True,
-    )
+def judge_spec(cfg: DPORunConfig, *, evaluation: bool = False) -> JudgeSpec:
+    """The labelling critic's spec, or (``evaluation``) the eval step's pointwise judge.
 
-
-def make_critic(cfg: DPORunConfig, *, evaluation: bool = False):
-    """The labelling critic, or (``evaluation``) the pointwise judge of the eval step."""
-    from critic.commands.judge import build_critic
-
+    The ``critic`` section is a whole :class:`JudgeSpec`; its ``seed`` defaults to the run's. The eval
+    judge is that critic with the ``eval`` section's template and, when given, its own model, backend
+    and base URLs (a judge moved to another backend does not keep the critic's base URLs).
+    """
     c, e = cfg.critic, cfg.eval
+    seed = c.seed if "seed" in c.model_fields_set else cfg.seed
     if not evaluation:
-        return build_critic(_critic_args(c, template=c.template, seed=cfg.seed))
-    return build_critic(_critic_args(c, template=e.template, seed=cfg.seed, base_url=e.judge_base_url,
-                                     backend=e.judge_backend, model=e.judge_model))
+        return c.judge_spec(seed=seed)
+    backend = e.judge_backend or c.backend
+    base_url = e.judge_base_url if e.judge_base_url is not None else (c.base_url if backend == c.backend else None)
+    return c.judge_spec(seed=seed, template=e.template, backend=backend, model=e.judge_model or c.model,
+                        base_url=base_url)
+
+
+def make_critic(cfg: DPORunConfig, *, evaluation: bool = False) -> Critic:
+    """The labelling critic, or (``evaluation``) the pointwise judge of the eval step."""
+    from critic.judging.factory import make_critic as build
+
+    return build(judge_spec(cfg, evaluation=evaluation), progress=False)
 
 
 def _free() -> None:

@@ -80,11 +80,11 @@ def make_backend(cfg: Any, checkpoint: str, round_index: int, *, dtype: str = "a
         from critic.judging.backends.hf import HFBackend
 
         return HFBackend(checkpoint, batch_size=cfg.batch_size, dtype=None if dtype == "auto" else dtype,
-                         device=cfg.device, trust_remote_code=trust_remote_code, cache=None)
+                         device=cfg.device, trust_remote_code=trust_remote_code)
     from critic.judging.backends.openai_compat import OpenAIBackend
 
     model = cfg.model.format(checkpoint=checkpoint, round=round_index)
-    return OpenAIBackend(model, base_urls=cfg.base_url, concurrency=cfg.concurrency, cache=None)
+    return OpenAIBackend(model, base_urls=cfg.base_url, concurrency=cfg.concurrency)
 
 
 def sample_candidates(backend: Any, prompts: Sequence[Prompt], out_path: Path, *, k: int, temperature: float,

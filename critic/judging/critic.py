@@ -2,6 +2,7 @@
 
 >>> # critic = Critic.from_pretrained("ckpt/")                       # local transformers
 >>> # critic = Critic.from_openai("gpt-4o", base_url="http://localhost:8000/v1")
+>>> # critic = make_critic(JudgeSpec(backend="openai", model="gpt-4o"))  # critic.judging.factory
 >>> # critic.score(items); critic.compare(pairs, swap="both")
 
 Both calls accept one item or a list, items holding image paths or PIL images (``images=[...]`` on
@@ -20,6 +21,7 @@ from typing import Any
 from PIL import Image
 
 from critic.judging.backends.base import Backend, GenRequest, GenResult, SamplingParams
+from critic.judging.backends.cache import JudgeCache
 from critic.judging.pair_order import Comparison, make_comparison, orders, swap_verdict
 from critic.judging.templates import Template, load_template
 from critic.records import PairwiseItem, PairwiseJudgment, PointwiseItem, PointwiseJudgment, Usage
@@ -65,7 +67,6 @@ class Critic:
         template: str | Template | None = None,
         templates: dict[str, str | Template] | None = None,
         sampling: SamplingParams | None = None,
-        cache: Any = None,
         seed: int = 0,
         progress: bool = True,
         template_dirs: Sequence[str | Path] = (),
@@ -74,7 +75,6 @@ class Critic:
         self.sampling = sampling or SamplingParams()
         self.seed = seed
         self.progress = progress
-        self.cache = cache
         self.template_dirs = list(template_dirs)
         names: dict[str, str | Template] = {**DEFAULT_TEMPLATES, **(templates or {})}
         if template is not None:
@@ -83,6 +83,8 @@ class Critic:
         self._templates = names
 
     # -- construction ----------------------------------------------------------------------
+    # A critic from a whole JudgeSpec: critic.judging.factory.make_critic. These two are the short
+    # Python forms; both make their backend with critic.judging.backends.make.make_backend.
     @classmethod
     def from_pretrained(
         cls,
@@ -93,16 +95,17 @@ class Critic:
         dtype: str | None = None,
         device: str | None = None,
         trust_remote_code: bool = False,
-        cache: Any = None,
+        cache: JudgeCache | None = None,
         **kwargs: Any,
     ) -> Critic:
-        """A critic running a local transformers checkpoint (a folder or a hub id)."""
-        from critic.judging.backends.hf import HFBackend
+        """A critic running a local transformers checkpoint (a folder or a hub id), behind ``cache`` if given."""
+        from critic.judging.backends.make import make_backend
+        from critic.judging.spec import JudgeSpec
 
-        backend = HFBackend(path, batch_size=batch_size, dtype=dtype, device=device,
-                            trust_remote_code=trust_remote_code, cache=cache)
+        spec = JudgeSpec(backend="hf", model=str(path), batch_size=batch_size, dtype=dtype, device=device,
+                         trust_remote_code=trust_remote_code)
         templates = {**checkpoint_templates(path), **kwargs.pop("templates", {})}
-        return cls(backend, template=template, templates=templates, cache=cache, **kwargs)
+        return cls(make_backend(spec, cache), template=template, templates=templates, **kwargs)
 
     @classmethod
     def from_openai(
@@ -113,25 +116,27 @@ class Critic:
         template: str | Template | None = None,
         api_key: str | None = None,
         concurrency: int = 16,
-        cache: Any = None,
+        cache: JudgeCache | None = None,
         backend_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> Critic:
-        """A critic served by any OpenAI-compatible endpoint (GPT-4o, vLLM, SGLang)."""
-        from critic.judging.backends.openai_compat import OpenAIBackend
+        """A critic served by any OpenAI-compatible endpoint (GPT-4o, vLLM, SGLang), behind ``cache`` if given.
+
+        ``backend_options`` go to :class:`~critic.judging.backends.openai_compat.OpenAIBackend` as they are.
+        """
+        from critic.judging.backends.make import make_backend
+        from critic.judging.spec import JudgeSpec
 
         urls = [base_url] if isinstance(base_url, str) else (list(base_url) if base_url else None)
-        backend = OpenAIBackend(model, base_urls=urls, api_key=api_key, concurrency=concurrency, cache=cache,
-                                **(backend_options or {}))
-        return cls(backend, template=template, cache=cache, **kwargs)
+        spec = JudgeSpec(backend="openai", model=model, base_url=urls, concurrency=concurrency)
+        options = dict(backend_options or {})
+        if api_key is not None:
+            options["api_key"] = api_key
+        return cls(make_backend(spec, cache, **options), template=template, **kwargs)
 
     # -- templates -------------------------------------------------------------------------
     def _load(self, t: str | Template) -> Template:
         return t if isinstance(t, Template) else load_template(t, self.template_dirs)
-
-    def template_for_name(self, name: str | Template) -> Template:
-        """Load a template by name or path, looking in this critic's template folders too."""
-        return self._load(name)
 
     def template_for(self, task: str, override: str | Template | None = None) -> Template:
         t = self._load(override) if override is not None else self._load(self._templates[task])
@@ -143,7 +148,6 @@ class Critic:
     # -- building requests -----------------------------------------------------------------
     def _task(self, item: PointwiseItem | PairwiseItem, template: Template, swapped: bool,
               pil_images: Sequence[Image.Image] | None = None) -> Task:
-        from critic.judging.backends.cache import JudgeCache
         from critic.media import MediaError, image_hash, load_image
 
         if pil_images is not None and len(pil_images) != len(item.images):

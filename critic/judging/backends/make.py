@@ -1,0 +1,43 @@
+"""``make_backend(spec)``: the one place a backend is made from a :class:`~critic.judging.spec.JudgeSpec`.
+
+The spec names the backend (``hf``: a local transformers checkpoint; ``openai``: an OpenAI-compatible
+server) and its settings; the API key is read from ``$<spec.api_key_env>`` here and only here. With
+a cache, the backend is wrapped in :class:`~critic.judging.backends.cached.CachedBackend`.
+:func:`critic.judging.factory.make_critic` builds a whole critic on top; ``Critic.from_openai`` and
+``Critic.from_pretrained`` come here too.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from critic.judging.backends.base import Backend
+from critic.judging.backends.cache import JudgeCache
+from critic.judging.backends.cached import CachedBackend
+from critic.judging.spec import JudgeSpec
+
+
+def make_backend(spec: JudgeSpec, cache: JudgeCache | None = None, **options: Any) -> Backend:
+    """The backend ``spec`` names, behind ``cache`` when one is given.
+
+    ``options`` go to the backend's constructor over the spec's settings (e.g. ``api_key=``, or
+    ``max_image_side=`` for the OpenAI backend).
+    """
+    backend: Backend
+    if spec.backend == "hf":
+        if spec.base_url:
+            raise ValueError("base_url is for backend openai; backend hf runs a local checkpoint")
+        from critic.judging.backends.hf import HFBackend
+
+        settings: dict[str, Any] = {"batch_size": spec.batch_size, "dtype": spec.dtype, "device": spec.device,
+                                    "trust_remote_code": spec.trust_remote_code}
+        backend = HFBackend(spec.model, **{**settings, **options})
+    else:
+        from critic.judging.backends.openai_compat import OpenAIBackend
+
+        settings = {"base_urls": spec.base_url, "api_key": os.environ.get(spec.api_key_env),
+                    "concurrency": spec.concurrency, "timeout": spec.timeout, "max_retries": spec.max_retries,
+                    "rpm": spec.rpm, "image_detail": spec.image_detail, "price_per_mtok": spec.price_per_mtok}
+        backend = OpenAIBackend(spec.model, **{**settings, **options})
+    return CachedBackend(backend, cache) if cache is not None else backend
