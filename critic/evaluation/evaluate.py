@@ -23,6 +23,7 @@ whose id has no gold, or whose task differs from its gold's, is counted as unmat
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,19 +96,31 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
 
     def write(self, out_dir: str | Path, *, plots: bool = True) -> list[Path]:
-        """Write ``report.json``, ``report.md`` and (unless ``plots=False``) PNG plots; returns the paths."""
+        """Write ``report.json``, ``report.md`` and (unless ``plots=False``) PNG plots; returns the paths.
+
+        The numbers are written first: a plot that cannot be drawn is a warning (and a line in
+        ``report.md``), never a lost report.
+        """
         from critic.evaluation.report import render_markdown
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(self.to_json() + "\n", encoding="utf-8")
+        md = out / "report.md"
+        md.write_text(render_markdown(self), encoding="utf-8")
         written: list[Path] = []
         if plots:
             from critic.evaluation.plots import make_plots
 
-            written += make_plots(self, out)
-        (out / "report.md").write_text(render_markdown(self, [p.name for p in written]), encoding="utf-8")
-        return [out / "report.json", out / "report.md", *written]
+            try:
+                written += make_plots(self, out)
+            except Exception as exc:  # matplotlib raises many kinds; the plots are an extra, the numbers are not
+                why = f"plots not drawn: {type(exc).__name__}: {exc}"
+                warnings.warn(why, RuntimeWarning, stacklevel=2)
+                md.write_text(render_markdown(self) + f"\n## Plots\n\n{why}\n", encoding="utf-8")
+            else:
+                md.write_text(render_markdown(self, [p.name for p in written]), encoding="utf-8")
+        return [out / "report.json", md, *written]
 
 
 def _example(j: Judgment) -> dict[str, Any]:
@@ -132,9 +145,10 @@ def evaluate(
     """Compare judgments with gold labels; every metric with a percentile bootstrap interval.
 
     ``judge_scale`` and ``gold_scale`` (``(lo, hi)``) map judge scores onto the gold scale for MAE
-    and the plots; correlations do not depend on them.
+    and the plots; correlations do not depend on them. A gold score outside ``gold_scale`` is a bad
+    gold line (reported, left out).
     """
-    golds, gold_errors = read_gold(gold, strict=strict)
+    golds, gold_errors = read_gold(gold, strict=strict, scale=gold_scale)
     js, j_errors = read_judgments(judgments, strict=strict)
     by_id: dict[str, Gold] = {g.id: g for g in golds}
     pair_votes: dict[str, list[PairVote]] = {}

@@ -47,6 +47,14 @@ class Gold(BaseModel):
     def _ints_as_str(cls, v: Any) -> Any:
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
+    @field_validator("score", mode="before")
+    @classmethod
+    def _not_bool(cls, v: Any) -> Any:
+        # JSON true / false are not scores (pydantic would read them as 1.0 / 0.0)
+        if isinstance(v, bool):
+            raise ValueError(f"score must be a number, got {str(v).lower()}")
+        return v
+
     @field_validator("score")
     @classmethod
     def _finite(cls, v: float | None) -> float | None:
@@ -67,10 +75,16 @@ class Gold(BaseModel):
         return "pairwise" if self.label is not None else "pointwise"
 
 
-def read_gold(source: str | Path | Iterable[Any], *, strict: bool = False) -> tuple[list[Gold], list[RecordError]]:
+def read_gold(source: str | Path | Iterable[Any], *, strict: bool = False,
+              scale: tuple[float, float] | None = None) -> tuple[list[Gold], list[RecordError]]:
     """Gold records from a JSONL path or from records / dicts; returns ``(golds, problems)``.
 
-    A repeated id is a problem on its later line (the first one is kept).
+    A repeated id is a problem on its later line (the first one is kept); so is a score outside
+    ``scale`` (``--gold-scale``), which is left out rather than measured against.
+
+    >>> golds, problems = read_gold([{"id": "a", "score": 4}, {"id": "b", "score": 1e9}], scale=(1, 5))
+    >>> [g.id for g in golds], [str(p) for p in problems]
+    (['a'], ['<records>:2: score: 1e+09 is outside the gold scale 1–5'])
     """
     errors: list[RecordError] = []
     golds: list[Gold] = []
@@ -84,6 +98,12 @@ def read_gold(source: str | Path | Iterable[Any], *, strict: bool = False) -> tu
         rows = _from_objects(source, errors)
     first_line: dict[str, int] = {}
     for line, g in rows:
+        if scale is not None and g.score is not None and not scale[0] <= g.score <= scale[1]:
+            err = RecordError(name, line, "score", f"{g.score:g} is outside the gold scale {scale[0]:g}–{scale[1]:g}")
+            if strict:
+                raise RecordFileError(err)
+            errors.append(err)
+            continue
         if g.id in first_line:
             err = RecordError(name, line, "id", f"duplicate id {g.id!r} (first at line {first_line[g.id]}); kept the first")
             if strict:

@@ -96,6 +96,7 @@ class PairwiseGroup:
     n_items: int
     n_judgments: int
     metrics: dict[str, Estimate]
+    n_questions: int = 0  # resampling units (questions; an item without question_id is its own)
 
 
 @dataclass
@@ -115,8 +116,8 @@ class PairwiseResult:
         out: dict = {"n_items": self.n_items, "n_judgments": self.n_judgments, **flatten(self.metrics)}
         out.update(self.extras)
         out["parsed_only"] = flatten(self.parsed_only)
-        out["groups"] = {g: {"n_items": r.n_items, "n_judgments": r.n_judgments, **flatten(r.metrics)}
-                         for g, r in self.groups.items()}
+        out["groups"] = {g: {"n_items": r.n_items, "n_judgments": r.n_judgments, "n_questions": r.n_questions,
+                             **flatten(r.metrics)} for g, r in self.groups.items()}
         out["macro"] = flatten(self.macro)
         out["confusion"] = self.confusion
         return out
@@ -240,7 +241,8 @@ def pairwise_metrics(cases: Sequence[PairCase], *, n_resamples: int = 1000, conf
             if not shared:
                 gm["accuracy_plus"] = Estimate(None)
             m = members[gi]
-            groups[g] = PairwiseGroup(m.stop - m.start, int(matrix[m, index["n"]].sum()), gm)
+            groups[g] = PairwiseGroup(m.stop - m.start, int(matrix[m, index["n"]].sum()), gm,
+                                      int(np.unique(clusters[m]).size))
         for k in METRICS:
             if k == "accuracy_plus" and not shared:
                 macro[k] = Estimate(None)

@@ -63,6 +63,7 @@ class PointwiseGroup:
     n: int
     n_judgments: int
     metrics: dict[str, Estimate]
+    n_questions: int = 0  # resampling units (questions; an item without question_id is its own)
 
 
 @dataclass
@@ -85,7 +86,8 @@ class PointwiseResult:
     def to_dict(self) -> dict:
         out: dict = {"n": self.n, "n_items": self.n_items, "n_judgments": self.n_judgments, **flatten(self.metrics)}
         out["parsed_only"] = flatten(self.parsed_only)
-        out["groups"] = {g: {"n": r.n, "n_judgments": r.n_judgments, **flatten(r.metrics)} for g, r in self.groups.items()}
+        out["groups"] = {g: {"n": r.n, "n_judgments": r.n_judgments, "n_questions": r.n_questions,
+                             **flatten(r.metrics)} for g, r in self.groups.items()}
         out["macro"] = flatten(self.macro)
         if self.models:
             out["models"] = self.models
@@ -277,7 +279,7 @@ def pointwise_metrics(cases: Sequence[PointCase], *, question_sizes: Mapping[tup
     parsed_only = ({"ranking_edit_distance": Estimate.of(points[0].get("p:ranking_edit_distance"),
                                                          cat[0].get("p:ranking_edit_distance"), confidence)}
                    if shared else {})
-    groups = {g: PointwiseGroup(int(parsed[sl].sum()), int(n_jud[sl].sum()), estimates(s))
+    groups = {g: PointwiseGroup(int(parsed[sl].sum()), int(n_jud[sl].sum()), estimates(s), int(np.unique(clusters[sl]).size))
               for s, (g, sl) in enumerate(zip(names, subsets[1:]), start=1)}
     macro: dict[str, Estimate] = {}
     if groups:

@@ -64,8 +64,9 @@ def _save(fig: Figure, path: Path) -> Path:
 
 def _draw(ax: Any, p: Panel) -> None:
     vals = np.array([e.value if e.value is not None else np.nan for e in p.ests], dtype=float)
-    lo = np.array([e.value - e.ci[0] if e.ci and e.value is not None else 0.0 for e in p.ests])
-    hi = np.array([e.ci[1] - e.value if e.ci and e.value is not None else 0.0 for e in p.ests])
+    # clipped at 0: a bound can round past its value (a collapsed interval), and matplotlib refuses negative errors
+    lo = np.array([max(e.value - e.ci[0], 0.0) if e.ci and e.value is not None else 0.0 for e in p.ests])
+    hi = np.array([max(e.ci[1] - e.value, 0.0) if e.ci and e.value is not None else 0.0 for e in p.ests])
     x = np.arange(len(p.labels), dtype=float)
     if p.split_after is not None:
         x[p.split_after:] += 0.6

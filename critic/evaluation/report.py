@@ -64,7 +64,16 @@ def _headline(section: str, data: dict[str, Any]) -> list[str]:
 
 
 def _cell(d: dict[str, Any], key: str) -> str:
-    return "—" if d.get(key) is None else f"{fmt(d[key])} {fmt_ci(d.get(key + '_ci'))}"
+    """A value and its interval; a group of one question has no estimable interval (every resample
+    draws that question, so the interval collapses onto the value), which is said rather than shown.
+
+    >>> _cell({"mae": 1.0, "mae_ci": [1.0, 1.0], "n_questions": 1}, "mae")
+    '1.000 n/a (1 question)'
+    """
+    if d.get(key) is None:
+        return "—"
+    ci = "n/a (1 question)" if d.get("n_questions") == 1 else fmt_ci(d.get(key + "_ci"))
+    return f"{fmt(d[key])} {ci}"
 
 
 def _groups(section: str, data: dict[str, Any]) -> list[str]:
