@@ -3,11 +3,11 @@
     python bench/rank_reuse.py [--sets 40] [--k 5] [--image-size 768] [--hf-sets 8] [--max-new-tokens 8]
 
 A K-answer tournament sends the same image and question K·(K−1) times. ``critic.judging.ranking`` reuses
-what it can without touching the backends (``rank_stream(..., reuse=True)``):
+what it can (``rank_stream(..., reuse=True)``):
 
 - each set's images are read and decoded once, not once per request;
-- the OpenAI-compatible backend encodes each distinct image to a data URL once
-  (``encode_each_image_once``), not once per request.
+- the OpenAI-compatible backend encodes each distinct image to a data URL once, inside its
+  ``reuse_images()`` scope, not once per request.
 
 Arms (cache off, identical requests and verdicts in both):
 

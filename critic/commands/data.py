@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="worker processes rendering, calling the teacher, parsing and serialising (default 1; the "
                    "teacher's concurrency is shared among them; the output does not depend on it)")
     b.add_argument("--cache", type=Path, default=None,
-                   help="teacher cache (default: the recipe's teacher.cache, else $CRITIC_CACHE_DIR/teacher.sqlite)")
+                   help="teacher cache (default: the recipe's teacher.cache, else $CRITIC_CACHE_DIR/teacher.sqlite "
+                   "when the variable is set and not empty, else ~/.cache/critic/teacher.sqlite)")
     b.add_argument("--no-cache", action="store_true", help="do not read or write the teacher cache")
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=run_build)

@@ -4,6 +4,10 @@ One module per idea:
 
 ==================  ============================================================================
 ``critic``          :class:`Critic`: template + backend → judgments; ``score``, ``compare``, ``judge_stream``
+``spec``            :class:`JudgeSpec`: a judge described once (backend, model, URLs, sampling, retries, cache,
+                    template), in option groups the teacher and DPO configs reuse
+``factory``         ``make_critic(spec)``: the critic a spec describes, its cache opened at the one default path
+``run``             ``judge_to_file``: skip what the output holds, judge, append, failures aside, summarise
 ``templates``       template files (YAML header + Jinja blocks), sandboxed rendering, lookup, user folders
 ``verdicts``        verdict records, verdict specs (score / choice / two scores) and the one generic parser
 ``pair_order``      swap policies (``none`` / ``random`` / ``both``), combining two orders, swapping items,
@@ -12,7 +16,8 @@ One module per idea:
 ``bradley_terry``   Bradley–Terry strengths from pairwise outcomes (Hunter's MM iteration)
 ``summary``         the end-of-run summary judging commands print
 ``trl_adapters``    a critic behind TRL's judge and reward-function interfaces
-``backends/``       generation backends (local transformers, OpenAI-compatible) and their SQLite cache
+``backends/``       generation backends (local transformers, OpenAI-compatible), ``make_backend(spec)``, the
+                    SQLite cache and ``CachedBackend``, the wrapper that puts any backend behind it
 ==================  ============================================================================
 
 Data flows down: items → ``templates`` (prompt) → ``backends`` (text) → ``verdicts`` (parse) →
