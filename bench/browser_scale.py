@@ -77,14 +77,15 @@ def synthetic_judgments(items: Path, out: Path, *, seed: int = 0, judge: str = "
     return out
 
 
-def toy_eval(work: Path, n_items: int, *, seed: int = 0, n_resamples: int = 200) -> Path:
-    """Toy items, synthetic judgments and ``critic eval`` in ``work``; returns the report folder."""
+def toy_eval(work: Path, n_items: int, *, seed: int = 0, n_resamples: int = 200, **judge: float) -> Path:
+    """Toy items, synthetic judgments (``judge``: ``p_right``, ``p_fail``) and ``critic eval`` in ``work``;
+    returns the report folder."""
     from critic.commands.main import main
 
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["toy", "make", "--task", "pairwise", "--n", str(n_items), "--seed", str(seed),
                      "--out", str(work / "toy")]) == 0
-        synthetic_judgments(work / "toy" / "items.jsonl", work / "judgments.jsonl", seed=seed)
+        synthetic_judgments(work / "toy" / "items.jsonl", work / "judgments.jsonl", seed=seed, **judge)
         assert main(["eval", "--gold", str(work / "toy" / "items.jsonl"), "--judgments", str(work / "judgments.jsonl"),
                      "--out", str(work / "report"), "--n-resamples", str(n_resamples)]) == 0
     return work / "report"
@@ -134,13 +135,11 @@ def screenshot(path: Path) -> Path:
     from PIL import Image
 
     with tempfile.TemporaryDirectory() as tmp:
-        report = toy_eval(Path(tmp), 24, seed=3, n_resamples=200)
-        driver = chromium(1280, 1300)
+        report = toy_eval(Path(tmp), 24, seed=3, n_resamples=200, p_fail=0.1)
+        driver = chromium(1280, 1500)
         try:
             driver.get((report / "report.html").resolve().as_uri() + "#f=wrong")
-            driver.execute_script("var d = document.querySelector('.card details'); if (d) d.open = true;"
-                                  "document.querySelector('.controls').scrollIntoView();"
-                                  "window.scrollBy(0, -330);")
+            driver.execute_script("var d = document.querySelector('.card details'); if (d) d.open = true;")
             time.sleep(0.3)
             raw = Path(tmp) / "shot.png"
             driver.save_screenshot(str(raw))
