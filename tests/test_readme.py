@@ -170,6 +170,7 @@ JUDGE_GPT4O = "critic judge --backend openai --model gpt-4o --input items.jsonl 
 JUDGE_VLLM = ("critic judge --backend openai --model lmms-lab/llava-critic-7b --base-url http://gpu1:8000/v1 "
               "--base-url http://gpu2:8000/v1 --concurrency 64 --input items.jsonl --output judgments.jsonl")
 EVAL = "critic eval --gold items.jsonl --judgments judgments.jsonl --out report/"
+VIEW = "critic view judgments.jsonl --gold items.jsonl --compare judgments-7b.jsonl --out compare.html"
 EVAL_BENCH = ("critic eval-bench vl_rewardbench --data VL_RewardBench/data --out runs/vlrb --judge-backend openai "
               "--judge-model lmms-lab/llava-critic-7b --judge-base-url http://gpu1:8000/v1")
 TRAIN_TOY = "critic train train/toy.yaml"
@@ -191,6 +192,7 @@ COVERAGE = {
     JUDGE_GPT4O: ("test_judge_gpt4o_then_eval_and_compare",),
     JUDGE_VLLM: ("test_judge_gpt4o_then_eval_and_compare",),
     EVAL: ("test_judge_gpt4o_then_eval_and_compare",),
+    VIEW: ("test_judge_gpt4o_then_eval_and_compare",),
     EVAL_BENCH: ("test_eval_bench_vl_rewardbench",),
     TEACHER: ("test_teacher_answers_models_on_the_substituted_port",),
     TOY_BUILD: ("test_toy_data_build",),
@@ -797,7 +799,16 @@ def test_judge_gpt4o_then_eval_and_compare(readme, tmp_path, isolated_env, monke
         pw = report["pairwise"]
         assert pw["n_items"] == 12 and pw["accuracy_with_ties"] >= 0.9, pw
         assert (d / "report" / "report.md").is_file() and (d / "report" / "confusion.png").is_file()
+        assert (d / "report" / "report.html").is_file()  # the judgment browser
     assert json.loads((a / "report" / "report.json").read_text())["pairwise"]["consistency"] >= 0.9
+
+    # `critic view` with the vLLM critic's judgments (b) as judgments-7b.jsonl beside GPT-4o's (a): the same items
+    view = the(readme, VIEW)
+    shutil.copy(b / "judgments.jsonl", a / "judgments-7b.jsonl")
+    res = run_critic(list(view.argv), a, view)
+    assert res.ok(), res.why()
+    page = (a / "compare.html").read_text()
+    assert "openai:gpt-4o" in page and "openai:lmms-lab/llava-critic-7b" in page and (a / "compare_files").is_dir()
 
     # the prose's `critic eval --compare report-a/ report-b/`
     shutil.move(a / "report", tmp_path / "report-a")
