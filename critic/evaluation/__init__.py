@@ -13,6 +13,8 @@ One module per idea:
 ``evaluate``              the Python API behind ``critic eval``: judgments + gold → report
 ``report``                ``report.md`` and the printed table
 ``plots``                 PNG plots (matplotlib Agg)
+``browser_data``          the judgment browser's data: items, one or two judges, gold, per-item flags
+``browser``               the judgment browser page (``report.html``, ``critic view``) and its thumbnails
 ``benchmarks/``           published judge benchmarks as items with gold (``critic eval-bench``); rows and column maps from :mod:`critic.rows`
 ========================  ======================================================================
 """
