@@ -186,7 +186,7 @@ class TeacherConfig(ServerOptions, SamplingOptions):
     """
 
     model: str = "gpt-4o"
-    base_url: str | list[str] | None = None
+    base_url: str | list[str] | None = None  # type: ignore[assignment]  # a recipe may give one URL as text
     max_new_tokens: int = Field(1024, ge=1)
     tpm: int | None = Field(None, ge=1, description="tokens per minute (paced as rpm from the token estimate)")
     est_output_tokens: int = Field(300, ge=1, description="output tokens per call, for --dry-run and tpm")

@@ -225,7 +225,7 @@ class Teacher:
             sample = [tasks[k][0].request for k in pending[:64]]
             est = sum(_prompt_tokens(r.messages, r.images, self.cfg.image_detail) for r in sample) / len(sample)  # type: ignore[union-attr]
             self._pace(est + self.cfg.est_output_tokens)
-        requests = [tasks[k][0].request for k in pending]
+        requests = [r for k in pending if (r := tasks[k][0].request) is not None]  # every pending one has its request
         for j, result in self.backend.stream(requests, self.critic.sampling):
             results[pending[j]] = result
             tasks[pending[j]][0].request.images = []  # type: ignore[union-attr]  # free the pixels

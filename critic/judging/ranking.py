@@ -320,6 +320,7 @@ def _rank_chunk(critic: Judge, sets: list[CandidateSet], mode: str, aggregation:
     got: list[list[Any]] = []
     for s, cset in enumerate(sets):
         its, ks = _items(cset, mode)
+        images: list[Any] | None
         if cset.id in given:
             images = list(given[cset.id])
         else:
@@ -348,7 +349,7 @@ def _rank_chunk(critic: Judge, sets: list[CandidateSet], mode: str, aggregation:
 def rank(critic: Judge, sets: Sequence[CandidateSet] | CandidateSet, **kwargs: Any) -> list[RankedSet] | RankedSet:
     """Rank candidate sets (see the module doc); returns :class:`RankedSet` s in input order."""
     single = isinstance(sets, CandidateSet)
-    batch = [sets] if single else list(sets)
+    batch: list[CandidateSet] = [sets] if isinstance(sets, CandidateSet) else list(sets)
     by_id = {r.candidates.id: r.ranked for r in rank_stream(critic, batch, **kwargs)}
     out = [by_id[c.id] for c in batch]
     return out[0] if single else out

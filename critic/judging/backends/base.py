@@ -17,7 +17,8 @@ __all__ = ["Backend", "BackendFatalError", "GenRequest", "GenResult", "SamplingP
 class Backend(Protocol):
     """A generation backend. ``judge_id`` names the model for judgments and cache keys."""
 
-    judge_id: str
+    @property
+    def judge_id(self) -> str: ...
 
     def stream(self, requests: Sequence[GenRequest], sampling: SamplingParams) -> Iterator[tuple[int, GenResult]]:
         """Complete every request, yielding ``(index, result)`` as each finishes (any order).

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -206,7 +207,7 @@ class OpenAIBackend:
         memo = self._image_urls
         if memo is not None and len(request.image_hashes) == len(request.images):
             settings = (self.max_image_side, self.max_image_bytes, self.image_format)
-            urls = [memo.get((h, *settings), lambda im=im: self._data_url(im))
+            urls = [memo.get((h, *settings), functools.partial(self._data_url, im))
                     for im, h in zip(request.images, request.image_hashes)]
         else:
             urls = [self._data_url(im) for im in request.images]
