@@ -1,9 +1,9 @@
 """JSONL reading and writing for critic records.
 
-Reading streams one line at a time and validates each against a record type. A bad line becomes a
-:class:`RecordError` (``file:line: field: problem``) collected on the reader; the rest of the file is
-still read, unless ``strict`` is set, in which case the first bad line raises
-:class:`RecordFileError`.
+Reading streams one line at a time and validates each against a record type. A bad line (a line
+that is not UTF-8 included) becomes a :class:`RecordError` (``file:line: field: problem``) collected
+on the reader; the rest of the file is still read, unless ``strict`` is set, in which case the first
+bad line raises :class:`RecordFileError`.
 
 Writing appends whole lines and flushes after each, so a run killed at any moment leaves a file
 whose every complete line is a complete record (a torn last line is reported and skipped by the
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,28 @@ from pydantic import BaseModel, ValidationError
 from critic.records import Item, item_type_for
 
 T = TypeVar("T", bound=BaseModel)
+
+
+#: A byte that is not UTF-8, as ``errors="surrogateescape"`` decodes it (U+DC80..U+DCFF).
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def encoding_problem(line: str) -> str | None:
+    """What is wrong with a line read with ``errors="surrogateescape"``, or None when it was UTF-8.
+
+    A file is read that way so that one bad byte costs its line, not the whole file.
+
+    >>> encoding_problem(b'{"a": "caf\\xe9"}'.decode("utf-8", "surrogateescape"))
+    'not valid UTF-8: byte 0xe9 at column 11'
+    >>> encoding_problem('{"a": "café"}') is None
+    True
+    """
+    if line.isascii():
+        return None
+    m = _BAD_BYTE.search(line)
+    if m is None:
+        return None
+    return f"not valid UTF-8: byte 0x{ord(m.group()) - 0xDC00:02x} at column {m.start() + 1}"
 
 
 @dataclass(frozen=True)
@@ -122,7 +145,7 @@ class JsonlReader(Generic[T]):
         path = Path(self.path)
         name = str(self.path)
         try:
-            fh = path.open("r", encoding="utf-8")
+            fh = path.open("r", encoding="utf-8", errors="surrogateescape")  # a bad byte costs its line only
         except OSError as exc:
             raise RecordFileError(RecordError(name, 0, "(file)", exc.strerror or str(exc))) from exc
         base = path.parent.resolve()
@@ -131,6 +154,10 @@ class JsonlReader(Generic[T]):
             for lineno, line in enumerate(fh, start=1):
                 self.n_lines = lineno
                 if not line.strip():
+                    continue
+                bad = encoding_problem(line)
+                if bad is not None:
+                    self._fail(RecordError(name, lineno, "(json)", bad))  # JSON text is UTF-8 (RFC 8259)
                     continue
                 try:
                     data = json.loads(line)
@@ -281,7 +308,7 @@ def ids_in(*paths: str | Path) -> set[str]:
     ids: set[str] = set()
     for path in map(Path, paths):
         if path.exists():
-            with path.open(encoding="utf-8") as fh:
+            with path.open(encoding="utf-8", errors="replace") as fh:  # a line with a bad byte: redone
                 for line in fh:
                     try:
                         ids.add(str(json.loads(line)["id"]))

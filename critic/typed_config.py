@@ -206,9 +206,14 @@ class Schema(Generic[M]):
     def read_yaml(self, path: Path) -> Any:
         """The YAML document in ``path`` (``{}`` when empty); errors name the file (and the line)."""
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except OSError as exc:
             raise self.error(f"{path}: cannot read the config: {exc.strerror or exc}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[:exc.start].count(b"\n") + 1
+            raise self.error(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x})") from None
         try:
             return yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
