@@ -291,3 +291,31 @@ def test_20000_judgments_become_interactive_quickly(browser, tmp_path):
           f"search {r['search_ms']:.0f} ms; page {html / 2**20:.1f} MB + {linked / 2**20:.1f} MB linked")
     assert r["n_items"] == 10000 and r["cards"] == 50
     assert r["ready_ms"] < 5000 and r["filter_wrong_ms"] < 1000 and r["search_ms"] < 1000
+
+
+def test_pointwise_page_in_chromium(browser, tmp_path):
+    from critic.toy.world import make_toy
+
+    make_toy(tmp_path / "toy", n=12, seed=5, task="pointwise")
+    items = [json.loads(x) for x in (tmp_path / "toy" / "items.jsonl").read_text().splitlines()]
+    rows = [PointwiseJudgment(id=it["id"], score=None if k == 4 else min(10.0, max(1.0, it["score"] + (k % 3 - 1) * 2)),
+                              template="llava_critic_pointwise", template_hash="h", judge="j",
+                              **({"parse_error": "no score", "raw": "<b>hmm</b>"} if k == 4 else {"rationale": "fine"}))
+            for k, it in enumerate(items)]
+    (tmp_path / "j.jsonl").write_text("".join(json.dumps(r.to_json_dict()) + "\n" for r in rows))
+    page = tmp_path / "p.html"
+    assert main(["view", str(tmp_path / "j.jsonl"), "--gold", str(tmp_path / "toy" / "items.jsonl"), "--out", str(page),
+                 "--n-resamples", "20"]) == 0
+    _open(browser, page)
+    assert browser.get_log("browser") == []
+    assert not browser.find_element("id", "f-od").is_displayed()  # no orders for scores
+    expected = [e["id"] for e in page_data(tmp_path / "j.jsonl", gold=tmp_path / "toy" / "items.jsonl")["items"]
+                if e["f"].get("wrong")]
+    browser.find_element("id", "f-wrong").click()
+    assert _shown(browser) == expected and items[4]["id"] in expected
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    assert browser.switch_to.active_element.get_attribute("id") == "f-wrong"
+    ActionChains(browser).send_keys("j").perform()  # the checkbox has the focus: j still steps
+    assert browser.find_element("css selector", ".card.current").get_attribute("data-id") == expected[0]
+    assert browser.find_element("css selector", ".perr pre").text == "<b>hmm</b>"  # raw text shown as text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 
@@ -76,7 +77,8 @@ def _reports(args: argparse.Namespace) -> tuple[list[tuple[str, dict]], list[tup
             from critic.evaluation.plots import make_plots
 
             folder = files / f"plots-{k}"
-            folder.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)  # no stale plot of an earlier run
+            folder.mkdir(parents=True)
             label = f"{reports[-1][0]}: " if len(runs) > 1 else ""
             plots += [(p, label + p.stem.replace("_", " ")) for p in make_plots(report, folder)]
     return reports, plots
