@@ -319,3 +319,19 @@ def test_pointwise_page_in_chromium(browser, tmp_path):
     ActionChains(browser).send_keys("j").perform()  # the checkbox has the focus: j still steps
     assert browser.find_element("css selector", ".card.current").get_attribute("data-id") == expected[0]
     assert browser.find_element("css selector", ".perr pre").text == "<b>hmm</b>"  # raw text shown as text
+
+
+def test_a_page_that_cannot_be_written_leaves_the_report_standing(tmp_path, monkeypatch, capsys):
+    gold, js = _mixed()
+    (tmp_path / "j.jsonl").write_text("".join(json.dumps(j.to_json_dict()) + "\n" for j in js))
+    (tmp_path / "g.jsonl").write_text("".join(json.dumps(g) + "\n" for g in gold))
+
+    def broken(*a, **k):
+        raise ValueError("boom")
+
+    monkeypatch.setattr("critic.evaluation.browser.page_data", broken)
+    with pytest.warns(RuntimeWarning, match="report.html not written: ValueError: boom"):
+        assert main(["eval", "--gold", str(tmp_path / "g.jsonl"), "--judgments", str(tmp_path / "j.jsonl"),
+                     "--out", str(tmp_path / "r"), "--n-resamples", "20", "--no-plots"]) == 0
+    assert (tmp_path / "r" / "report.json").is_file() and not (tmp_path / "r" / "report.html").exists()
+    assert "accuracy_with_ties" in capsys.readouterr().out

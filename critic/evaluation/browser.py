@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,16 +198,22 @@ def _title(judgments: Any, compare: Any) -> str:
 def write_report_page(report: Any, out_dir: str | Path, plots: Sequence[Path] = ()) -> PageInfo | None:
     """``report.html`` beside a ``critic eval`` report, from the files the report was computed from.
 
-    ``None`` when the report was computed from records in memory (there is no file to show)."""
+    ``None`` when the report was computed from records in memory (there is no file to show), or when
+    the page could not be written: like the plots, the page is an extra, so a failure is a warning
+    and the report (already on disk) stands."""
     inputs = report.inputs
     if inputs.get("judgments", "<records>") == "<records>" or inputs.get("gold", "<records>") == "<records>":
         return None
     scales = (report.pointwise.scales if report.pointwise is not None else None) or {}
     name = ", ".join(report.judges) or Path(inputs["judgments"]).name
-    return write_browser(
-        Path(out_dir) / "report.html", inputs["judgments"], gold=inputs["gold"], judge_scale=scales.get("judge"),
-        gold_scale=scales.get("gold"), title=f"critic eval: {name}", reports=[(name, report.to_dict())],
-        plots=[(Path(p), Path(p).stem.replace("_", " ")) for p in plots if Path(p).suffix == ".png"])
+    try:
+        return write_browser(
+            Path(out_dir) / "report.html", inputs["judgments"], gold=inputs["gold"], judge_scale=scales.get("judge"),
+            gold_scale=scales.get("gold"), title=f"critic eval: {name}", reports=[(name, report.to_dict())],
+            plots=[(Path(p), Path(p).stem.replace("_", " ")) for p in plots if Path(p).suffix == ".png"])
+    except Exception as exc:  # noqa: BLE001 — the numbers are written; the page must not take them down
+        warnings.warn(f"report.html not written: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+        return None
 
 
 __all__ = ["PageInfo", "Thumbnails", "headline", "render", "write_browser", "write_page", "write_report_page"]
