@@ -22,6 +22,8 @@ __version__ = "0.1.0"
 #: public name → the module that defines it
 _EXPORTS = {
     "Critic": "critic.judging.critic",
+    "JudgeSpec": "critic.judging.spec",
+    "make_critic": "critic.judging.factory",
     "load_template": "critic.judging.templates",
     "Verdict": "critic.judging.verdicts",
     "rank": "critic.judging.ranking",
@@ -45,6 +47,7 @@ __all__ = [
     "CriticPairwiseJudge",
     "CriticRewardFunc",
     "JudgeCache",
+    "JudgeSpec",
     "PairwiseItem",
     "PairwiseJudgment",
     "PointwiseItem",
@@ -53,6 +56,7 @@ __all__ = [
     "Verdict",
     "evaluate",
     "load_template",
+    "make_critic",
     "rank",
     "read_items",
 ]
@@ -62,6 +66,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from critic.jsonl import read_items
     from critic.judging.backends.cache import JudgeCache
     from critic.judging.critic import Critic
+    from critic.judging.factory import make_critic
+    from critic.judging.spec import JudgeSpec
     from critic.judging.ranking import rank
     from critic.judging.templates import load_template
     from critic.judging.trl_adapters import CriticPairwiseJudge, CriticRewardFunc
