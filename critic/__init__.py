@@ -67,8 +67,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from critic.judging.backends.cache import JudgeCache
     from critic.judging.critic import Critic
     from critic.judging.factory import make_critic
-    from critic.judging.spec import JudgeSpec
     from critic.judging.ranking import rank
+    from critic.judging.spec import JudgeSpec
     from critic.judging.templates import load_template
     from critic.judging.trl_adapters import CriticPairwiseJudge, CriticRewardFunc
     from critic.judging.verdicts import Verdict
