@@ -191,8 +191,8 @@ def test_toy_eval_page_in_chromium(browser, toy_report, tmp_path):
     assert any(u.endswith(".png") and "report_files/img/" in u for u in requests)  # thumbnails load
 
     judgments = [json.loads(x) for x in (toy_report.parent / "judgments.jsonl").read_text().splitlines()]
-    gold = {json.loads(x)["id"]: json.loads(x)["label"]
-            for x in (toy_report.parent / "toy" / "items.jsonl").read_text().splitlines()}
+    items_by_id = {json.loads(x)["id"]: x for x in (toy_report.parent / "toy" / "items.jsonl").read_text().splitlines()}
+    gold = {i: json.loads(x)["label"] for i, x in items_by_id.items()}
     ids = list(dict.fromkeys(j["id"] for j in judgments))
     cards = browser.find_elements("css selector", ".card")
     assert [c.get_attribute("data-id") for c in cards] == ids  # one card per judged item, in file order
@@ -211,6 +211,11 @@ def test_toy_eval_page_in_chromium(browser, toy_report, tmp_path):
     # the hash keeps the filter: the link opens filtered
     _open(browser, page, "#f=wrong")
     assert _shown(browser) == wrong and browser.find_element("id", "f-wrong").is_selected()
+    _open(browser, page, "#g=colour")
+    colour = [i for i in ids if json.loads(items_by_id[i])["group"] == "colour"]
+    assert _shown(browser) == colour and browser.find_element("id", "s-g").get_attribute("value") == "colour"
+    _open(browser, page, "#g=no-such-group&sort=bogus")  # values the page lacks: everything, in file order
+    assert _shown(browser) == ids
 
     # search finds an item by id
     target = ids[7]
