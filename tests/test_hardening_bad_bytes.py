@@ -58,9 +58,9 @@ def test_critic_judge_skips_the_bad_line_and_judges_the_rest(tmp_path: Path, cap
     with ChatServer(lambda body, images: "Fine.\n\nRating: [[4]]") as srv:
         assert main(["judge", "--input", str(items), "--output", str(out), "--backend", "openai",
                      "--model", "m", "--base-url", srv.base_url, "--template", "mllm_judge_score", "--no-cache",
-                     "--no-progress"]) == 0
+                     "--no-progress"]) == 1  # a skipped input: not all the work asked for (issue 14.12)
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["1", "3"]
-    assert f"skipped: {items}:2: (json): not valid UTF-8" in capsys.readouterr().out
+    assert f"skipped: {items}:2: (json): not valid UTF-8" in capsys.readouterr().err
 
 
 def test_critic_data_build_drops_the_bad_line_and_builds_the_rest(tmp_path: Path) -> None:

@@ -63,8 +63,8 @@ def test_resume_skips_done_and_bad_input_does_not_stop_the_run(llava, toy, tmp_p
     out = tmp_path / "j.jsonl"
     args = ["judge", "--backend", "hf", "--model", str(llava), "--input", str(items), "--output", str(out),
             "--no-cache", "--no-progress", "--max-new-tokens", "8"]
-    assert main(args) == 0
-    text = capsys.readouterr().out
+    assert main(args) == 1  # skipped inputs and a failed judgment: exit 1 (issue 14.12)
+    text = capsys.readouterr().err
     assert f"{items}:4: (json)" in text and f"{items}:5: response" in text
     assert "failed missing-image" in text and "does-not-exist.png" in text
     rows = _rows(out, PointwiseJudgment)
@@ -75,7 +75,7 @@ def test_resume_skips_done_and_bad_input_does_not_stop_the_run(llava, toy, tmp_p
 
     # a torn last line (killed writer) is repaired, finished ids are skipped
     out.write_text(out.read_text() + '{"id": "torn')
-    assert main(args) == 0
+    assert main(args) == 1  # the bad input lines are still there
     text = capsys.readouterr().out
     assert "judged 0 (0 from cache, 6 already in" in text
     assert len(_rows(out, PointwiseJudgment)) == 6

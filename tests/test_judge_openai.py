@@ -129,13 +129,15 @@ def test_rerun_of_failed_requests(items, tmp_path, capsys):
         args = ["judge", "--backend", "openai", "--model", "judge", "--base-url", srv.base_url, "--input",
                 str(items / "points.jsonl"), "--output", str(out), "--no-cache", "--no-progress",
                 "--max-retries", "2", "--concurrency", "1"]
-        assert main(args) == 0
-        first = capsys.readouterr().out
-        assert "failed 2" in first and "rerun the same command" in first
+        assert main(args) == 1  # work asked for was not done (issue 14.12)
+        first = capsys.readouterr()
+        assert "failed 2" in first.out and "rerun the same command" in first.err
         assert not out.exists() or out.read_text() == ""
+        assert out.with_name(out.name + ".failed.jsonl").exists()
         assert main(args) == 0
         rows, _ = read_records(out, PointwiseJudgment)
         assert [r.score for r in rows] == [90.0, 10.0]
+        assert not out.with_name(out.name + ".failed.jsonl").exists()  # stale failures removed (issue 14.6)
 
 
 def test_image_encoding_settings_are_part_of_the_cache_key(items, tmp_path):

@@ -154,6 +154,12 @@ def run_eval(args: argparse.Namespace) -> int:
     except RecordFileError as exc:
         raise CommandError(str(exc)) from exc
     _write_report(report, args.out, not args.no_plots)
+    if report.pairwise is None and report.pointwise is None:
+        inp = report.inputs
+        print(f"critic eval: error: no judgment in {args.judgments} matched a gold label in {args.gold} "
+              f"({sum(inp['n_gold'].values())} gold, {inp['n_unmatched_judgments']} unmatched judgments): "
+              "nothing was measured", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -172,7 +178,7 @@ def _judge(args: argparse.Namespace, items: list, out: Path, swap: str) -> tuple
     except (BackendFatalError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     judged.summary.wall_s = time.perf_counter() - t0
-    print(judged.render())
+    judged.print()
     if any(it.task == "pointwise" for it in items):
         return critic.template_for("pointwise").scale
     return None

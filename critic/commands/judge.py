@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -33,38 +34,63 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--swap", choices=["none", "random", "both"], default="none",
                    help="pairwise position policy (default none; 'both' judges each pair in both orders)")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed input line")
+    p.add_argument("--allow-failures", action="store_true",
+                   help="exit 0 even when some inputs were skipped or some judgments failed (default: exit 1)")
     add_judge_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from critic.commands.errors import CommandError
-    from critic.jsonl import RecordFileError, read_items
-    from critic.judging.backends.base import BackendFatalError
-    from critic.judging.run import judge_to_file
+    from critic.jsonl import JsonlReader, RecordFileError
+    from critic.judging.run_files import OutputBusyError, output_lock
     from critic.judging.summary import JudgeSummary
-    from critic.judging.templates import load_template
-    from critic.records import CandidateSet
+    from critic.records import CandidateSet, item_type_for
 
     t0 = time.perf_counter()
+    if args.output.resolve() == args.input.resolve():
+        raise CommandError(f"--output {args.output} is the --input file; judgments need a file of their own")
+    if args.input.is_dir():
+        raise CommandError(f"--input {args.input} is a folder; give the items JSONL file")
+    reader = JsonlReader(args.input, item_type_for, strict=args.strict)
+    items, lines = [], []
     try:
-        items, errors = read_items(args.input, strict=args.strict)
+        for it in reader:
+            items.append(it)
+            lines.append(reader.n_lines)
     except RecordFileError as exc:
         raise CommandError(str(exc)) from exc
+    errors = reader.errors
+    if not items and not errors:
+        raise CommandError(f"{args.input}: no items (the file is empty)")
     summary = JudgeSummary()
     for e in errors:
         summary.skip(str(e))
     judgeable = []
-    for it in items:
+    seen: dict[str, int] = {}
+    for it, line in zip(items, lines):
+        where = f"{args.input}:{line}: {it.id}"
         if isinstance(it, CandidateSet):
-            summary.skip(f"{args.input}: {it.id}: candidate sets are ranked by `critic label-pairs`, not judged here")
+            summary.skip(f"{where}: candidate sets are ranked by `critic label-pairs`, not judged here")
+        elif it.id in seen:
+            summary.skip(f"{where}: duplicate id (first at line {seen[it.id]}): skipped, since judgments are "
+                         "matched and resumed by id")
         else:
+            seen[it.id] = line
             judgeable.append(it)
-    seen: set[str] = set()
-    for it in judgeable:
-        if it.id in seen:
-            summary.skip(f"{args.input}: {it.id}: duplicate id (later lines with it are judged too but resume by id)")
-        seen.add(it.id)
+    try:
+        with output_lock(args.output):
+            return _judge(args, judgeable, summary, t0)
+    except OutputBusyError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _judge(args: argparse.Namespace, judgeable: list, summary, t0: float) -> int:
+    from critic.commands.errors import CommandError
+    from critic.judging.backends.base import BackendFatalError
+    from critic.judging.run import judge_to_file
+    from critic.judging.templates import load_template
+
     critic = load_critic(args)
     if args.template:
         tasks = {it.task for it in judgeable}
@@ -77,5 +103,9 @@ def run(args: argparse.Namespace) -> int:
     except (BackendFatalError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     summary.wall_s = time.perf_counter() - t0
-    print(judged.render())
+    judged.print()
+    if not judged.complete and not args.allow_failures:
+        print("critic judge: not every input was judged (see above); exit 1 (--allow-failures to accept "
+              "partial output)", file=sys.stderr)
+        return 1
     return 0

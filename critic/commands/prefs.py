@@ -208,5 +208,5 @@ def run_filter(args: argparse.Namespace) -> int:
         print(f"  dropped scores: min {s[0]:g}, median {s[len(s) // 2]:g}, max {s[-1]:g}")
     for ex in unscored_examples:
         print(f"  unscored {ex}")
-    print(judged.render())
+    judged.print()
     return 0

@@ -54,17 +54,33 @@ def _pick(data: dict[str, Any]) -> type[Judgment]:
 
 def read_judgments(source: str | Path | Iterable[Any], *, strict: bool = False) -> tuple[list[Judgment], list[RecordError]]:
     """Judgment records from a JSONL path or from records / dicts; returns ``(judgments, problems)``."""
-    if isinstance(source, (str, Path)):
-        reader: JsonlReader[Any] = JsonlReader(source, _pick, strict=strict, resolve_images=False)
-        return list(reader), reader.errors
     out: list[Judgment] = []
     errors: list[RecordError] = []
+    seen: dict[tuple[str, str, bool], int] = {}
+    name = str(source) if isinstance(source, (str, Path)) else "<records>"
+
+    def add(j: Judgment, n: int) -> None:  # a second row for the same (id, order) is a problem, not a vote
+        key = (j.id, j.task, getattr(j, "swapped", False))
+        if j.error is None and key in seen:
+            order = " (swapped)" if key[2] else ""
+            errors.append(RecordError(name, n, "id", f"duplicate judgment of {j.id!r}{order} (first at line "
+                                      f"{seen[key]}; two runs wrote one file?): only the first is counted"))
+        else:
+            if j.error is None:
+                seen[key] = n
+            out.append(j)
+
+    if isinstance(source, (str, Path)):
+        reader: JsonlReader[Any] = JsonlReader(source, _pick, strict=strict, resolve_images=False)
+        for j in reader:
+            add(j, reader.n_lines)
+        return out, reader.errors + errors
     for n, obj in enumerate(source, start=1):
         if isinstance(obj, (PairwiseJudgment, PointwiseJudgment)):
-            out.append(obj)
+            add(obj, n)
             continue
         try:
-            out.append(_pick(obj).model_validate(obj))
+            add(_pick(obj).model_validate(obj), n)
         except Exception as exc:  # pydantic ValidationError; reported like a bad line
             errors.append(RecordError("<records>", n, "(record)", str(exc).splitlines()[0]))
     return out, errors

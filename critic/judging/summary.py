@@ -50,6 +50,16 @@ class JudgeSummary:
                 self.cost = (self.cost or 0.0) + j.usage.cost
 
     def render(self, output: Path, failed_path: Path | None = None) -> str:
+        """The whole summary as one text (headline, then the diagnostics)."""
+        head, problems = self.render_parts(output, failed_path)
+        return head + ("\n" + problems if problems else "")
+
+    def render_parts(self, output: Path, failed_path: Path | None = None,
+                     skipped_path: Path | None = None) -> tuple[str, str]:
+        """``(headline, diagnostics)``: counts, tokens and time; then parse failures, failures, skipped inputs.
+
+        Commands print the headline to stdout and the diagnostics to stderr.
+        """
         lines = [
             f"judged {self.judged} ({self.cached} from cache, {self.resumed} already in {output}), "
             f"parse failures {self.n_parse_failures}, failed {len(self.failed)}, skipped inputs {len(self.skipped)}"
@@ -60,16 +70,19 @@ class JudgeSummary:
         )
         if self.judged:
             lines.append(f"throughput: {self.judged / max(self.wall_s, 1e-9):.2f} judgments/s")
+        problems = []
         for id_, err, raw in self.parse_failures:
             snippet = raw.strip().replace("\n", " ")
             snippet = snippet if len(snippet) <= 160 else snippet[:157] + "..."
-            lines.append(f"  parse failure {id_}: {err}; raw: {snippet!r}")
+            problems.append(f"  parse failure {id_}: {err}; raw: {snippet!r}")
         for id_, err in self.failed[:MAX_EXAMPLES]:
-            lines.append(f"  failed {id_}: {err}")
+            problems.append(f"  failed {id_}: {err}")
         if self.failed:
-            lines.append(f"  failed judgments are in {failed_path}; rerun the same command to retry them")
+            problems.append(f"  failed judgments are in {failed_path}; rerun the same command to retry them")
         for reason in self.skipped[:10]:
-            lines.append(f"  skipped: {reason}")
+            problems.append(f"  skipped: {reason}")
         if len(self.skipped) > 10:
-            lines.append(f"  ... and {len(self.skipped) - 10} more skipped inputs")
-        return "\n".join(lines)
+            problems.append(f"  ... and {len(self.skipped) - 10} more skipped inputs")
+        if self.skipped and skipped_path is not None:
+            problems.append(f"  all {len(self.skipped)} skipped inputs are in {skipped_path}")
+        return "\n".join(lines), "\n".join(problems)
