@@ -158,3 +158,13 @@ def test_resume_with_other_settings_is_an_error_that_says_what_differs(tmp_path,
         assert main(argv) == 2
     err = capsys.readouterr().err
     assert says in err and "new --output" in err and out.read_bytes() == before
+
+
+def test_a_recipe_that_builds_no_samples_exits_1(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: t\nseed: 0\nsources:\n  - kind: toy\n    task: pointwise\n    n: 3\n    seed: 1\n"
+                      "    target: gold\ntemplates:\n  compact_pointwiseX: 1\n", encoding="utf-8")
+    assert main(["data", "build", str(recipe), "--out", str(tmp_path / "out"), "--no-cache", "--no-progress"]) == 1
+    out, err = capsys.readouterr()
+    assert f"{recipe}:10: unknown template: compact_pointwiseX" in err and "built no samples" in err
+    assert "dropped" not in out

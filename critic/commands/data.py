@@ -86,13 +86,18 @@ def run_build(args: argparse.Namespace) -> int:
         run = res.stats.teacher
         print(f"teacher {res.teacher_model}: {t['calls']} calls ({run['cached']} from the cache, {run['sent']} sent), "
               f"{t['prompt_tokens']:,} + {t['completion_tokens']:,} tokens, cost {cost}")
-    if drops["total"]:
-        print(f"dropped {drops['total']} inputs: " + ", ".join(f"{k} {v}" for k, v in drops["by_reason"].items()))
+    if drops["total"]:  # diagnostics: stderr (issue 14.12)
+        print(f"dropped {drops['total']} inputs: " + ", ".join(f"{k} {v}" for k, v in drops["by_reason"].items()),
+              file=sys.stderr)
         for d in drops["listed"][:5]:
-            print(f"  {d['where']}: {d['reason']}: {d['detail'][:160]}")
-        print(f"  (all listed in {res.out}/stats.json)")
+            print(f"  {d['where']}: {d['reason']}: {d['detail'][:160]}", file=sys.stderr)
+        print(f"  (all listed in {res.out}/stats.json)", file=sys.stderr)
+    if not s["samples"]["total"]:
+        print(f"critic data build: error: recipe {res.recipe.name!r} built no samples (see the drops above)",
+              file=sys.stderr)
+        return 1
     if t["failed_count"]:
         print(f"{t['failed_count']} teacher calls failed after retries; run the same command again to retry "
-              "only those (the rest comes from the cache)")
+              "only those (the rest comes from the cache)", file=sys.stderr)
         return 1
     return 0
