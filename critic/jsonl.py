@@ -115,8 +115,10 @@ def _resolve_images(data: dict[str, Any], base: Path, dirs: dict[str, str] | Non
         images = data["images"] = [images]
     if isinstance(images, list):
         dirs = {} if dirs is None else dirs
+        # a data: URL is an image, not a file name (issue 14.16)
         data["images"] = [
-            str(p) if not isinstance(p, str) or os.path.isabs(p) else _resolve_path(base, p, dirs) for p in images
+            str(p) if not isinstance(p, str) or os.path.isabs(p) or p.startswith("data:")
+            else _resolve_path(base, p, dirs) for p in images
         ]
 
 

@@ -11,6 +11,13 @@
 * :func:`to_data_url` encodes an image for the chat-completions ``image_url`` part; the bytes are
   deterministic (same image and arguments, same URL), so prompts hash stably.
 * :func:`decode_data_url` is its inverse (the loopback chat server and the oracle teacher use it).
+* Every decode is bounded: an image of more than ``max_pixels`` pixels (default
+  :data:`DEFAULT_MAX_IMAGE_PIXELS`, 50 MP; ``--max-image-pixels``) is a :class:`MediaError` read from
+  its header, before any pixel is decoded — a 1 MB PNG of 20000 x 20000 would otherwise take 1.2 GB
+  (Pillow's own ``DecompressionBombError`` is turned into the same error). ``root`` confines paths
+  to one folder (:func:`check_inside`, ``--image-root``). :class:`LazyImages` holds where images
+  come from and decodes them when they are read, so a run holds the pixels of the requests in
+  flight only.
 
 Size defaults follow what OpenAI documents for image inputs: up to 20 MB per image (50 MB per
 request in total); with ``detail="high"`` the image is first fitted inside 2048 x 2048 and then
@@ -26,14 +33,18 @@ import base64
 import binascii
 import hashlib
 import io
+import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, overload
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ImageFormat = Literal["PNG", "JPEG", "auto"]
 _JPEG_QUALITIES = (95, 90, 85, 80, 70, 60, 50, 40)
 _MIME = {"PNG": "image/png", "JPEG": "image/jpeg"}
+#: Largest image (width x height) decoded by default: 50 MP, 150 MB of RGB pixels.
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 
 
 class MediaError(ValueError):
@@ -61,29 +72,71 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.copy() if img is src else img
 
 
-def _open_bytes(data: bytes, name: str) -> Image.Image:
+def check_pixels(size: tuple[int, int], name: str | Path, max_pixels: int | None) -> None:
+    """Raise :class:`MediaError` when an image of ``size`` has more than ``max_pixels`` pixels (None: no limit).
+
+    >>> check_pixels((20000, 20000), "big.png", 50_000_000)
+    Traceback (most recent call last):
+    ...
+    critic.media.MediaError: big.png: image too large: 20000x20000 = 400.0 MP, over the limit of 50.0 MP (--max-image-pixels)
+    """
+    w, h = size
+    if max_pixels is not None and w * h > max_pixels:
+        raise MediaError(name, f"image too large: {w}x{h} = {w * h / 1e6:.1f} MP, over the limit of "
+                               f"{max_pixels / 1e6:.1f} MP (--max-image-pixels)")
+
+
+def _open_bytes(data: bytes, name: str, max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
     try:
         with Image.open(io.BytesIO(data)) as im:
+            check_pixels(im.size, name, max_pixels)  # from the header: nothing decoded yet
             im.load()
             return _to_rgb(im)
     except UnidentifiedImageError:
         raise MediaError(name, "not an image (Pillow cannot identify the format)") from None
+    except Image.DecompressionBombError as exc:
+        raise MediaError(name, f"image too large ({exc})") from None
+    except MediaError:
+        raise
     except (OSError, SyntaxError, ValueError) as exc:
         raise MediaError(name, f"unreadable image ({exc})") from exc
 
 
-def load_image(src: str | Path | Image.Image) -> Image.Image:
+def check_inside(path: str | Path, root: str | Path | None) -> None:
+    """Raise :class:`MediaError` unless ``path`` (symlinks resolved) lies inside the folder ``root``.
+
+    ``root`` None allows any path. The check is on the resolved path, so ``../`` and links out of
+    the folder are refused alike.
+
+    >>> check_inside("/data/imgs/a.png", "/data/imgs")
+    >>> check_inside("/data/imgs/../secret.png", "/data/imgs")
+    Traceback (most recent call last):
+    ...
+    critic.media.MediaError: /data/imgs/../secret.png: outside the image root /data/imgs (--image-root)
+    """
+    if root is None:
+        return
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if real != real_root and not real.startswith(os.path.join(real_root, "")):
+        raise MediaError(path, f"outside the image root {root} (--image-root)")
+
+
+def load_image(src: str | Path | Image.Image, *, max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
+               root: str | Path | None = None) -> Image.Image:
     """Load ``src`` as an RGB image.
 
     ``src`` is a file path, a ``data:image/...;base64,...`` URL or a PIL image (converted, never
     modified in place). Raises :class:`MediaError` naming the path when the file is missing, is not
-    an image or is truncated / corrupt.
+    an image, is truncated / corrupt, has more than ``max_pixels`` pixels, or lies outside ``root``
+    (a folder; None allows any path; data URLs and PIL images are not paths and always allowed).
     """
     if isinstance(src, Image.Image):
         return _to_rgb(src)
     if isinstance(src, str) and src.startswith("data:"):
-        return decode_data_url(src)
+        return decode_data_url(src, max_pixels=max_pixels)
     path = Path(src)
+    check_inside(path, root)
     if not path.exists():
         raise MediaError(path, "no such file")
     if not path.is_file():
@@ -92,7 +145,33 @@ def load_image(src: str | Path | Image.Image) -> Image.Image:
         data = path.read_bytes()
     except OSError as exc:
         raise MediaError(path, f"cannot read ({exc.strerror or exc})") from exc
-    return _open_bytes(data, str(path))
+    return _open_bytes(data, str(path), max_pixels)
+
+
+class LazyImages(Sequence[Image.Image]):
+    """Images decoded when read: ``images[i]`` is :func:`load_image` of ``sources[i]``, every time.
+
+    A request holds one of these instead of pixels, so a run of N items holds the pixels of the
+    requests being sent, not of all N (four items of a 10000 x 10000 PNG held 3.8 GB before).
+    """
+
+    def __init__(self, sources: Sequence[str | Path | Image.Image], *,
+                 max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS, root: str | Path | None = None) -> None:
+        self.sources = list(sources)
+        self.max_pixels = max_pixels
+        self.root = root
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    @overload
+    def __getitem__(self, i: int) -> Image.Image: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Image.Image]: ...
+    def __getitem__(self, i: int | slice) -> Image.Image | list[Image.Image]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(len(self))[i]]
+        return load_image(self.sources[i], max_pixels=self.max_pixels, root=self.root)
 
 
 def image_hash(img: str | Path | Image.Image) -> str:
@@ -100,7 +179,7 @@ def image_hash(img: str | Path | Image.Image) -> str:
 
     A path and the image loaded from it hash the same; so do two files holding the same pixels.
     """
-    rgb = load_image(img)
+    rgb = img if isinstance(img, Image.Image) and img.mode == "RGB" else load_image(img)  # no copy of RGB
     h = hashlib.sha256(f"rgb:{rgb.width}x{rgb.height}:".encode())
     h.update(rgb.tobytes())
     return h.hexdigest()
@@ -117,6 +196,19 @@ def fit_within(img: Image.Image, max_side: int) -> Image.Image:
         return img
     s = max_side / max(w, h)
     return img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.LANCZOS)
+
+
+def fit_pixels(img: Image.Image, max_pixels: int) -> Image.Image:
+    """``img`` scaled down (aspect kept, Lanczos) to at most ``max_pixels`` pixels; smaller ones unchanged.
+
+    >>> fit_pixels(Image.new("RGB", (4000, 1000)), 1_000_000).size
+    (2000, 500)
+    """
+    w, h = img.size
+    if w * h <= max_pixels:
+        return img
+    s = (max_pixels / (w * h)) ** 0.5
+    return img.resize((max(1, int(w * s)), max(1, int(h * s))), Image.Resampling.LANCZOS)
 
 
 def _encode(img: Image.Image, fmt: str, quality: int = 95) -> bytes:
@@ -175,7 +267,7 @@ def to_data_url(
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def decode_data_url(url: str) -> Image.Image:
+def decode_data_url(url: str, *, max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
     """The RGB image inside a ``data:image/...;base64,...`` URL (:class:`MediaError` if it is not one)."""
     name = url[:40] + ("..." if len(url) > 40 else "")
     if not url.startswith("data:"):
@@ -187,4 +279,4 @@ def decode_data_url(url: str) -> Image.Image:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise MediaError(name, f"bad base64 payload ({exc})") from exc
-    return _open_bytes(data, name)
+    return _open_bytes(data, name, max_pixels)

@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="teacher cache (default: the recipe's teacher.cache, else $CRITIC_CACHE_DIR/teacher.sqlite "
                    "when the variable is set and not empty, else ~/.cache/critic/teacher.sqlite)")
     b.add_argument("--no-cache", action="store_true", help="do not read or write the teacher cache")
+    b.add_argument("--max-image-pixels", type=int, default=50_000_000, metavar="N",
+                   help="an image of more pixels (width x height) drops its item, never decoded (default 50000000)")
+    b.add_argument("--image-root", type=Path, default=None, metavar="DIR",
+                   help="read images only inside this folder; an item with a path outside it is dropped, unread")
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=run_build)
 
@@ -55,6 +59,7 @@ def run_build(args: argparse.Namespace) -> int:
         raise CommandError("--num-proc must be at least 1")
     opts = BuildOptions(teacher_base_url=args.teacher_base_url, teacher_model=args.teacher_model, cache=args.cache,
                         no_cache=args.no_cache, dry_run=args.dry_run, num_proc=args.num_proc,
+                        max_image_pixels=args.max_image_pixels, image_root=args.image_root,
                         progress=not args.no_progress and sys.stderr.isatty())
     try:
         res = build_dataset(args.recipe, args.out, opts)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import types
 import typing
+from pathlib import PurePath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -29,7 +30,7 @@ PREFIXED = ("backend", "model", "base_url", "template")
 FLAG_NAMES = {"template_dirs": "template-dir"}
 #: Placeholders in ``--help`` (otherwise N for whole numbers, X for others, the flag's name for text).
 METAVARS: dict[str, Any] = {"base_url": "URL", "template_dirs": "DIR", "cache": "PATH", "api_key_env": "VAR",
-                            "timeout": "SECONDS", "price_per_mtok": ("IN", "OUT")}
+                            "timeout": "SECONDS", "price_per_mtok": ("IN", "OUT"), "image_root": "DIR"}
 
 
 def flag(name: str, prefix: str = "") -> str:
@@ -86,6 +87,8 @@ def add_judge_options(parser: argparse.ArgumentParser, prefix: str = "") -> None
     for title, names in _groups(prefix):
         group = parser.add_argument_group(title)
         for name in names:
+            if flag(name, prefix) in parser._option_string_actions:
+                continue  # the command has its own (eval-bench's --image-root): that value fills the field
             group.add_argument(flag(name, prefix), dest=_dest(name, prefix),
                                **_argument(name, JudgeSpec.model_fields[name]))
         if title == "judge":
@@ -98,7 +101,8 @@ def judge_spec_from_args(args: argparse.Namespace, prefix: str = "") -> JudgeSpe
     for name in JudgeSpec.model_fields:
         value = getattr(args, _dest(name, prefix))
         if value is not None:
-            values[name] = [str(v) for v in value] if isinstance(value, list) else value
+            values[name] = ([str(v) for v in value] if isinstance(value, list)
+                            else str(value) if isinstance(value, PurePath) else value)
     if values.get("backend", "hf") == "hf" and values.get("base_url"):
         raise CommandError(f"{flag('base_url', prefix)} is for {flag('backend', prefix)} openai")
     try:

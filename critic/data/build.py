@@ -44,6 +44,7 @@ from critic.data.worker import (
 from critic.data.writers import ImageStore, SampleWriter, Staging, write_hf
 from critic.judging.backends.cache import JudgeCache, default_cache_path
 from critic.judging.templates import load_template
+from critic.media import DEFAULT_MAX_IMAGE_PIXELS
 
 
 @dataclass
@@ -59,6 +60,8 @@ class BuildOptions:
     num_proc: int | None = None
     backend: Any = None
     progress: bool = True
+    max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS  # a larger image drops its item (issue 14.4)
+    image_root: Path | None = None  # images outside this folder drop their item, unread (issue 14.16)
 
 
 @dataclass
@@ -185,7 +188,9 @@ def _dry_run(recipe: Recipe, path: Path, opts: BuildOptions, result: BuildResult
     tmp = Path(tempfile.mkdtemp(prefix="critic-dry-run-"))
     result.estimate = Estimate()
     try:
-        jobs = _jobs(recipe, path, result.stats, ImageStore(tmp, copy_files=False))
+        store = ImageStore(tmp, copy_files=False)
+        store.max_pixels, store.image_root = opts.max_image_pixels, opts.image_root
+        jobs = _jobs(recipe, path, result.stats, store)
         with _progress(opts.progress, "planning") as bar:
             for window in _windows(jobs, recipe.teacher.window_size):
                 _count(result.planned, window)
@@ -261,9 +266,10 @@ def build_dataset(recipe_path: str | Path, out_dir: str | Path | None, opts: Bui
         raise ValueError("an output folder is needed (only a dry run goes without)")
     splits = list(recipe.splits)
     staging = Staging(Path(out_dir))
+    staging.images.max_pixels, staging.images.image_root = opts.max_image_pixels, opts.image_root
     writer = SampleWriter(staging.root, splits)
     cfg = WorkerConfig(recipe.teacher if recipe.uses_teacher else None, str(cache_path) if cache_path else None,
-                       recipe.explain_instruction, str(staging.out))
+                       recipe.explain_instruction, str(staging.out), max_image_pixels=opts.max_image_pixels)
     runner = _Runner(cfg, opts.num_proc or 1, opts.backend)
     try:
         jobs = _jobs(recipe, path, stats, staging.images)

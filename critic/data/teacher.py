@@ -35,7 +35,7 @@ from critic.judging.backends.make import make_backend
 from critic.judging.critic import Critic, Judgment, Task, backend_cache_settings
 from critic.judging.templates import Prompt, Template, TemplateError
 from critic.judging.verdicts import Verdict
-from critic.media import MediaError, load_image
+from critic.media import DEFAULT_MAX_IMAGE_PIXELS, LazyImages, MediaError, check_pixels
 from critic.records import PairwiseItem, PointwiseItem
 
 Item = PointwiseItem | PairwiseItem
@@ -132,8 +132,9 @@ class Teacher:
     """
 
     def __init__(self, cfg: TeacherConfig, cache: JudgeCache | None, backend: Backend | None = None,
-                 images_folder: str | None = None) -> None:
+                 images_folder: str | None = None, max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> None:
         self.cfg = cfg
+        self.max_image_pixels = max_image_pixels
         self.cache = cache
         # an injected backend (tests, benchmarks) is used as it is; the teacher's own sits behind the cache
         self.backend = backend if backend is not None else make_backend(cfg.judge_spec(), cache)
@@ -176,6 +177,21 @@ class Teacher:
             self._file_hash[path] = got
         return got
 
+    def _check(self, path: str) -> str | None:
+        """What is wrong with the image file ``path`` (read from its header), or None."""
+        from PIL import Image
+
+        try:
+            with Image.open(path) as im:
+                check_pixels(im.size, path, self.max_image_pixels)
+        except MediaError as exc:
+            return str(exc)
+        except Image.DecompressionBombError as exc:
+            return f"{path}: image too large ({exc})"
+        except (OSError, SyntaxError, ValueError) as exc:
+            return str(MediaError(path, f"unreadable image ({exc})"))
+        return None
+
     def tasks(self, calls: Sequence[tuple[Item, Template]]) -> list[tuple[Task, list[str]]]:
         """The request of each call (images not loaded yet) and the image paths it needs, in order."""
         out = []
@@ -207,23 +223,22 @@ class Teacher:
                     hit = self.cache.get(task.request.key)
                     if hit is not None:
                         results[k] = hit
-        decoded: dict[str, Any] = {}  # an image shared by several calls of the window is decoded once
+        checked: dict[str, str | None] = {}  # path -> problem; an image shared by several calls is checked once
         pending = []
         for k, (task, paths) in enumerate(tasks):
             if task.request is None or k in results:
                 continue
-            try:
-                for p in paths:
-                    if p not in decoded:
-                        decoded[p] = load_image(p)
-                task.request.images = [decoded[p] for p in paths]
-            except (MediaError, OSError) as exc:
-                task.request, task.error = None, f"input: {exc}"
+            problem = next((e for p in paths if (e := checked.setdefault(p, self._check(p))) is not None), None)
+            if problem is not None:
+                task.request, task.error = None, f"input: {problem}"
                 continue
+            # decoded when sent, a request in flight at a time: a window held every pixel before (issue 14.4)
+            task.request.images = LazyImages(paths, max_pixels=self.max_image_pixels)  # type: ignore[assignment]
             pending.append(k)
         if self.cfg.tpm and pending:
-            sample = [tasks[k][0].request for k in pending[:64]]
-            est = sum(_prompt_tokens(r.messages, r.images, self.cfg.image_detail) for r in sample) / len(sample)  # type: ignore[union-attr]
+            sample = pending[:64]  # image sizes from the headers: nothing decoded to estimate
+            est = sum(_prompt_tokens(tasks[k][0].request.messages, [], self.cfg.image_detail,  # type: ignore[union-attr]
+                                     _sizes(tasks[k][1])) for k in sample) / len(sample)
             self._pace(est + self.cfg.est_output_tokens)
         requests = [r for k in pending if (r := tasks[k][0].request) is not None]  # every pending one has its request
         for j, result in self.backend.stream(requests, self.critic.sampling):
@@ -233,7 +248,6 @@ class Teacher:
 
     def estimate(self, calls: Sequence[tuple[Item, Template]], into: Estimate) -> None:
         """Add what ``calls`` would cost to ``into`` (nothing is sent; cached calls are free)."""
-        from PIL import Image
 
         for task, paths in self.tasks(calls):
             if task.request is None:
@@ -242,20 +256,27 @@ class Teacher:
             if self.cache is not None and self.cache.get(task.request.key) is not None:
                 into.cached += 1
                 continue
-            sizes = []
-            for p in paths:
-                try:
-                    with Image.open(p) as im:
-                        sizes.append(im.size)
-                except OSError:
-                    continue
-            into.prompt_tokens += _prompt_tokens(task.request.messages, [], self.cfg.image_detail, sizes)
+            into.prompt_tokens += _prompt_tokens(task.request.messages, [], self.cfg.image_detail, _sizes(paths))
             into.output_tokens += self.cfg.est_output_tokens
 
     def price(self) -> tuple[float, float] | None:
         from critic.judging.backends.openai_compat import price_for
 
         return self.cfg.price_per_mtok or price_for(self.cfg.model)
+
+
+def _sizes(paths: Sequence[str]) -> list[tuple[int, int]]:
+    """(width, height) of each readable image file, from its header."""
+    from PIL import Image
+
+    sizes = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                sizes.append(im.size)
+        except (OSError, Image.DecompressionBombError):
+            continue
+    return sizes
 
 
 def _prompt_tokens(messages: list[dict[str, Any]], images: Sequence[Any], detail: str | None,

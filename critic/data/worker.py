@@ -23,6 +23,7 @@ from critic.judging.backends.cache import JudgeCache
 from critic.judging.critic import Judgment
 from critic.judging.templates import Template, TemplateError, load_template
 from critic.judging.verdicts import Verdict
+from critic.media import DEFAULT_MAX_IMAGE_PIXELS
 from critic.records import PairwiseItem, PointwiseItem
 
 # Drop reasons decided here (see critic.data.plan for the planner's).
@@ -60,6 +61,7 @@ class WorkerConfig:
     explain_instruction: str
     root: str
     concurrency: int | None = None  # per worker (the recipe's, divided among the workers)
+    max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS  # the teacher decodes no larger image
 
 
 @dataclass
@@ -113,7 +115,8 @@ class _State:
                 tcfg = tcfg.model_copy(update={"concurrency": self.cfg.concurrency})
             self.cache = JudgeCache(self.cfg.cache) if self.cfg.cache else None
             self.teacher = Teacher(tcfg, self.cache, backend=self.backend,
-                                   images_folder=os.path.join(self.cfg.root, "images"))
+                                   images_folder=os.path.join(self.cfg.root, "images"),
+                                   max_image_pixels=self.cfg.max_image_pixels)
         return self.teacher
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from PIL import Image, UnidentifiedImageError
 
-from critic.media import MediaError
+from critic.media import DEFAULT_MAX_IMAGE_PIXELS, MediaError, check_inside, check_pixels
 from critic.records import TrainingSample
 
 PARTIAL = ".partial"
@@ -44,6 +44,8 @@ class ImageStore:
         self.folder = root / "images"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.copy_files = copy_files
+        self.max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS  # larger images are refused from their header
+        self.image_root: str | Path | None = None  # paths outside this folder are refused unread
         self._by_path: dict[str, str | MediaError] = {}
         self.sizes: dict[str, int] = {}  # stored file name -> bytes
 
@@ -75,17 +77,21 @@ class ImageStore:
         if got is None:
             try:
                 path = Path(src)
+                check_inside(path, self.image_root)
                 if not path.is_file():
                     raise MediaError(src, "no such file" if not path.exists() else "not a file")
                 data = path.read_bytes()
                 with Image.open(io.BytesIO(data)) as im:
                     ext = _EXT.get(im.format or "", path.suffix.lower() or ".img")
+                    check_pixels(im.size, src, self.max_pixels)
                     im.verify()
                 got = self._store(data, ext, path)
             except MediaError as exc:
                 got = exc
             except UnidentifiedImageError:
                 got = MediaError(src, "not an image (Pillow cannot identify the format)")
+            except Image.DecompressionBombError as exc:  # not an OSError: it used to end the build
+                got = MediaError(src, f"image too large ({exc})")
             except (OSError, SyntaxError, ValueError) as exc:
                 got = MediaError(src, f"unreadable image ({exc})")
             self._by_path[src] = got

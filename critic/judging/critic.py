@@ -24,6 +24,7 @@ from critic.judging.backends.base import Backend, GenRequest, GenResult, Samplin
 from critic.judging.backends.cache import JudgeCache
 from critic.judging.pair_order import Comparison, make_comparison, orders, swap_verdict
 from critic.judging.templates import Template, load_template
+from critic.media import DEFAULT_MAX_IMAGE_PIXELS
 from critic.records import PairwiseItem, PairwiseJudgment, PointwiseItem, PointwiseJudgment, Usage
 
 #: Templates a critic uses when neither the caller nor the checkpoint names one.
@@ -70,8 +71,12 @@ class Critic:
         seed: int = 0,
         progress: bool = True,
         template_dirs: Sequence[str | Path] = (),
+        max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
+        image_root: str | Path | None = None,
     ):
         self.backend = backend
+        self.max_image_pixels = max_image_pixels  # larger images are a per-item error, never decoded
+        self.image_root = image_root  # image paths outside this folder are a per-item error, never read
         self.sampling = sampling or SamplingParams()
         self.seed = seed
         self.progress = progress
@@ -148,7 +153,7 @@ class Critic:
     # -- building requests -----------------------------------------------------------------
     def _task(self, item: PointwiseItem | PairwiseItem, template: Template, swapped: bool,
               pil_images: Sequence[Image.Image] | None = None) -> Task:
-        from critic.media import MediaError, image_hash, load_image
+        from critic.media import LazyImages, MediaError, image_hash
 
         if pil_images is not None and len(pil_images) != len(item.images):
             # images given as PIL objects: the template still needs to know how many there are
@@ -156,18 +161,21 @@ class Critic:
         try:
             prompt = template.render_prompt(item, swapped=swapped)
             sources = list(pil_images) if pil_images is not None else list(item.images)
-            loaded = [load_image(s) for s in sources]
             order = prompt.image_order()
-            images = [loaded[i] for i in order]
+            shown = [sources[i] for i in order]
+            # decoded one at a time to hash and dropped: the request decodes again when it is sent,
+            # so a run holds the pixels of the requests in flight only (issue 14.4)
+            lazy = LazyImages(shown, max_pixels=self.max_image_pixels, root=self.image_root)
+            hashes = [image_hash(lazy[i]) for i in range(len(lazy))]
         except (MediaError, IndexError, OSError) as exc:
             return Task(item, swapped, None, error=f"input: {exc}")
         except ValueError as exc:  # TemplateError and friends: a field the template needs is missing
             return Task(item, swapped, None, error=f"template: {exc}")
         messages = prompt.messages()
-        hashes = [image_hash(im) for im in images]
         key = JudgeCache.key(judge=self.backend.judge_id, template=template.hash, messages=messages,
                              images=hashes, sampling=self.sampling.to_dict(), **backend_cache_settings(self.backend))
-        return Task(item, swapped, GenRequest(messages=messages, images=images, image_hashes=hashes, key=key))
+        return Task(item, swapped, GenRequest(messages=messages, images=lazy, image_hashes=hashes,  # type: ignore[arg-type]
+                                              key=key))
 
     def _judgment(self, task: Task, template: Template, result: GenResult | None) -> Judgment:
         common: dict[str, Any] = dict(

@@ -30,4 +30,5 @@ def make_critic(spec: JudgeSpec, *, cache: JudgeCache | None = None, progress: b
     backend = make_backend(spec, cache if cache is not None else open_cache(spec))
     templates = checkpoint_templates(spec.model) if spec.backend == "hf" else {}
     return Critic(backend, template=spec.template, templates=dict(templates), sampling=spec.sampling_params(),
-                  seed=spec.seed, progress=progress, template_dirs=spec.template_dirs)
+                  seed=spec.seed, progress=progress, template_dirs=spec.template_dirs,
+                  max_image_pixels=spec.max_image_pixels, image_root=spec.image_root)

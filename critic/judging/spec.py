@@ -84,7 +84,17 @@ class LocalOptions(_Options):
     trust_remote_code: bool = Field(False, description="allow code from the checkpoint")
 
 
-class JudgeSpec(SamplingOptions, ServerOptions, LocalOptions):
+class ImageOptions(_Options):
+    """What images a judge reads: how large (decoding is bounded) and from where (reads are confined)."""
+
+    max_image_pixels: int | None = Field(
+        50_000_000, ge=1, description="an image of more pixels (width x height) is a per-item error, never decoded")
+    image_root: str | None = Field(
+        None, description="read images only inside this folder; a path outside it (../, absolute, a link out) "
+        "is a per-item error, never read or sent")
+
+
+class JudgeSpec(SamplingOptions, ServerOptions, LocalOptions, ImageOptions):
     """Everything that makes a judge: build it with :func:`critic.judging.factory.make_critic`."""
 
     backend: BackendName = Field("hf", description="hf: local transformers checkpoint; openai: any "
