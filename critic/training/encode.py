@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from critic.models.special_tokens import escape_messages, special_strings
 from critic.records import TrainingSample
 
 IGNORE = -100
@@ -75,15 +76,17 @@ class SampleEncoder:
         self.eos_ids = set(eos_ids)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
         self._placeholder = self._image_placeholder_len()
+        self.special = special_strings(processor)  # sample text never becomes these tokens (issue 14.9)
 
     # -- text ------------------------------------------------------------------------------
     def texts(self, sample: TrainingSample) -> tuple[str, str]:
         """(prompt text ending with the assistant header, answer text as the chat template writes it)."""
         if sample.messages[-1].role != "assistant":
             raise EncodeError("the last message must be the assistant's answer")
-        prompt = self.processor.apply_chat_template(_messages(sample, True), add_generation_prompt=True,
-                                                    tokenize=False)
-        full = self.processor.apply_chat_template(_messages(sample, False), tokenize=False)
+        prompt = self.processor.apply_chat_template(escape_messages(_messages(sample, True), self.special),
+                                                    add_generation_prompt=True, tokenize=False)
+        full = self.processor.apply_chat_template(escape_messages(_messages(sample, False), self.special),
+                                                  tokenize=False)
         if not full.startswith(prompt):
             raise EncodeError("the chat template renders the prompt differently once the answer is added; "
                               "cannot tell prompt from answer")

@@ -16,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from critic.judging.backends.base import GenRequest, GenResult, SamplingParams
+from critic.media import fit_pixels
+from critic.models.special_tokens import escape_messages, special_strings
+
+#: Images are scaled down to this many pixels before the processor sees them: Qwen2-VL's default
+#: ``max_pixels`` (the most any supported family uses; LLaVA and OneVision resize far smaller).
+PROCESSOR_MAX_PIXELS = 12_845_056
 
 
 def checkpoint_fingerprint(path: str | Path) -> str:
@@ -65,17 +71,26 @@ class HFBackend:
         if getattr(self.processor, "chat_template", None) is None and getattr(self.tokenizer, "chat_template", None) is None:
             raise ValueError(f"{model}: the checkpoint has no chat template; critic needs one to format prompts")
         self.judge_id = f"hf:{self.path}@{checkpoint_fingerprint(model)}"
+        self.special = special_strings(self.processor)  # item text never becomes these tokens (issue 14.9)
 
     # -- one batch -------------------------------------------------------------------------
-    def _generate_batch(self, reqs: list[GenRequest], sampling: SamplingParams) -> list[GenResult]:
-        import torch
-
-        texts = [self.processor.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False) for r in reqs]
+    def encode(self, reqs: list[GenRequest]) -> Any:
+        """The processor's batch for ``reqs``: chat template applied to the messages, their special-token
+        strings broken first (:mod:`critic.models.special_tokens`), and images decoded."""
+        texts = [self.processor.apply_chat_template(escape_messages(r.messages, self.special),
+                                                    add_generation_prompt=True, tokenize=False) for r in reqs]
         n_images = [len(r.images) for r in reqs]
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
         if any(n_images):
-            kwargs["images"] = [list(r.images) for r in reqs]
-        batch = self.processor(**kwargs).to(self.device)
+            # decoded here, one batch at a time (requests carry lazy images), and no bigger than the
+            # processor needs: it would resize a 16 MP picture anyway, slowly (issue 14.4)
+            kwargs["images"] = [[fit_pixels(im, PROCESSOR_MAX_PIXELS) for im in r.images] for r in reqs]
+        return self.processor(**kwargs).to(self.device)
+
+    def _generate_batch(self, reqs: list[GenRequest], sampling: SamplingParams) -> list[GenResult]:
+        import torch
+
+        batch = self.encode(reqs)
         gen_kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens}
         if sampling.temperature > 0:
             gen_kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
