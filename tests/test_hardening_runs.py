@@ -168,3 +168,45 @@ def test_a_recipe_that_builds_no_samples_exits_1(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert f"{recipe}:10: unknown template: compact_pointwiseX" in err and "built no samples" in err
     assert "dropped" not in out
+
+
+# -- 14.2: a dead server is noticed; identical requests are sent once -----------------------------
+
+def test_a_server_that_always_fails_stops_the_run_naming_server_and_cause(tmp_path, capsys):
+    items = write_items(tmp_path / "items.jsonl", 34)
+    out = tmp_path / "j.jsonl"
+    with ChatServer(score_judge, faults=FaultConfig(rate_500=1.0)) as srv:
+        rc = main(judge_argv(srv, items, out, "--max-retries", "1", "--concurrency", "2"))
+        sent = srv.stats.requests
+    err = capsys.readouterr().err
+    assert rc == 2 and srv.base_url in err and "10 requests in a row failed" in err and "HTTP 5xx" in err
+    assert sent < 34 * 2 // 2  # not every request spent its retries
+    failed = rows(out.with_name("j.jsonl.failed.jsonl"))
+    assert sorted(r["id"] for r in failed) == sorted(f"i{k}" for k in range(34))  # what was not done, recorded
+    assert "Traceback" not in err
+
+
+def test_connection_refused_stops_the_run(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    items = write_items(tmp_path / "items.jsonl", 30)
+    rc = main(["judge", "--input", str(items), "--output", str(tmp_path / "j.jsonl"), "--backend", "openai",
+               "--model", "m", "--base-url", f"http://127.0.0.1:{port}/v1", "--template", "mllm_judge_score",
+               "--no-cache", "--no-progress", "--max-retries", "0", "--concurrency", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"127.0.0.1:{port}" in err and "(connection error)" in err
+
+
+def test_identical_requests_in_one_run_are_sent_once(tmp_path):
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps({"id": f"i{k}", "question": "q", "response": "same"}) + "\n"
+                             for k in range(3)), encoding="utf-8")
+    out = tmp_path / "j.jsonl"
+    with ChatServer(score_judge) as srv:
+        argv = [a for a in judge_argv(srv, items, out) if a != "--no-cache"] + ["--cache", str(tmp_path / "c.sqlite")]
+        assert main(argv) == 0
+        assert srv.stats.requests == 1
+    assert sorted(r["id"] for r in rows(out)) == ["i0", "i1", "i2"]

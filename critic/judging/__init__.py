@@ -8,6 +8,7 @@ One module per idea:
                     template), in option groups the teacher and DPO configs reuse
 ``factory``         ``make_critic(spec)``: the critic a spec describes, its cache opened at the one default path
 ``run``             ``judge_to_file``: skip what the output holds, judge, append, failures aside, summarise
+``run_files``       the output's lock, the resume key check, the failed and skipped side files
 ``templates``       template files (YAML header + Jinja blocks), sandboxed rendering, lookup, user folders
 ``verdicts``        verdict records, verdict specs (score / choice / two scores) and the one generic parser
 ``pair_order``      swap policies (``none`` / ``random`` / ``both``), combining two orders, swapping items,

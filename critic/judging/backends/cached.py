@@ -7,6 +7,7 @@ Every backend is cached the same way, and none of them knows the cache:
   backend hashes its judge id, the messages, image hashes, sampling and its image settings); else
   the request is not cached at all.
 * **Hits** come back first, with ``cached=True``, and are never sent.
+* **Identical misses** (one key) in a stream are sent once and the answer handed to each.
 * **Misses** go to the wrapped backend in one stream; each success is put (with ``info={"judge":
   judge_id}``) as it is handed over, so a killed run keeps every answer it already gave. Failures are
   never put, so a rerun retries exactly them. A cache that cannot be written (disk full, locked for
@@ -67,11 +68,24 @@ class CachedBackend:
                 pending.append(i)
         if not pending:
             return
-        for j, result in self.inner.stream([requests[i] for i in pending], sampling):
-            i = pending[j]
+        send: list[int] = []
+        twins: dict[int, list[int]] = {}  # a sent request -> the identical ones that wait for its answer
+        first: dict[str, int] = {}
+        for i in pending:
+            if keys[i] and keys[i] in first:
+                twins[first[keys[i]]].append(i)
+                continue
+            if keys[i]:
+                first[keys[i]] = i
+            send.append(i)
+            twins[i] = []
+        for j, result in self.inner.stream([requests[i] for i in send], sampling):
+            i = send[j]
             if result.ok and keys[i]:
                 try:
                     self.cache.put(keys[i], result, info={"judge": self.inner.judge_id})
                 except sqlite3.Error as exc:  # a cache problem must not lose the result
                     log.warning("cache put failed for request %d: %s", i, exc)
             yield i, result
+            for twin in twins[i]:
+                yield twin, result
