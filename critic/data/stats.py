@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from critic.secrets import redact, redact_url
+
 MAX_LISTED = 10_000
 PERCENTILES = (50, 90, 95, 99, 100)
 
@@ -136,7 +138,8 @@ class DatasetStats:
         }
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        data = redact(self.to_json())  # drop details and failures may quote a URL with its key (issue 14.15)
+        path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _listed(entries: list[tuple[int, dict[str, str]]]) -> list[dict[str, str]]:
@@ -179,4 +182,4 @@ def write_card(path: Path, stats: DatasetStats, recipe_text: str, description: s
         "## Dropped inputs", "", drops, "", "Each drop is listed with its file:line in `stats.json`.", "",
         "## Recipe", "", "```yaml", recipe_text.rstrip(), "```", "",
     ]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.write_text(redact_url("\n".join(lines)), encoding="utf-8")  # a base URL may hold a key (issue 14.15)

@@ -34,6 +34,7 @@ from typing import Any
 from critic.dpo.config import DPORunConfig
 from critic.judging.critic import Critic
 from critic.judging.spec import JudgeSpec
+from critic.secrets import redact
 
 
 def judge_spec(cfg: DPORunConfig, *, evaluation: bool = False) -> JudgeSpec:
@@ -243,7 +244,8 @@ def run(cfg: DPORunConfig, log: Any = print) -> dict[str, Any]:
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "run_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")  # same bytes on every rank
+    # same bytes on every rank; a base URL's credentials masked (issue 14.15)
+    (out / "run_config.json").write_text(json.dumps(redact(cfg.to_dict()), indent=2) + "\n")
     prompts, problems = read_prompts(cfg.prompts, cfg.sampling.max_prompts)
     for p in problems[:10]:
         log(f"warning: {p}")

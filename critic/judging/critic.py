@@ -26,6 +26,7 @@ from critic.judging.pair_order import Comparison, make_comparison, orders, swap_
 from critic.judging.templates import Template, load_template
 from critic.media import DEFAULT_MAX_IMAGE_PIXELS
 from critic.records import PairwiseItem, PairwiseJudgment, PointwiseItem, PointwiseJudgment, Usage
+from critic.secrets import redact_url
 
 #: Templates a critic uses when neither the caller nor the checkpoint names one.
 DEFAULT_TEMPLATES = {"pointwise": "llava_critic_pointwise", "pairwise": "llava_critic_pairwise"}
@@ -184,7 +185,8 @@ class Critic:
         )
         if result is None or not result.ok:
             err = task.error or (result.error if result else "no result") or "empty output"
-            common.update(raw=(result.text or "") if result else "", error=err)
+            # errors reach .failed.jsonl, stats.json and summaries: a base URL's key must not (issue 14.15)
+            common.update(raw=(result.text or "") if result else "", error=redact_url(err))
         else:
             usage = Usage(prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
                           cost=result.cost)
