@@ -21,7 +21,10 @@
 * **Failures.** A request that still fails yields ``GenResult(error="HTTP 500: ...")`` and the others
   go on. 401 / 403 / 404 (bad key, no permission, unknown model or wrong base URL) are never retried:
   :class:`~critic.judging.backends.base.BackendFatalError` is raised and the stream stops. Empty content
-  (None or blank) is a failure, ``error="empty content"``, never an empty verdict.
+  (None or blank) is a failure, ``error="empty content"``, never an empty verdict. A server that is
+  down or broken stops the stream too: after ``max_consecutive_failures`` requests in a row fail the
+  same way (connection refused, timeout, 5xx, 429, malformed bodies) after their retries,
+  ``BackendFatalError`` names the server and the cause instead of every request spending its retries.
 * **Cache.** Not this module's business: wrap the backend in
   :class:`~critic.judging.backends.cached.CachedBackend`, which keys a request without its own ``key``
   by :meth:`OpenAIBackend.cache_key`.
@@ -52,6 +55,7 @@ import openai
 from critic.judging.backends.base import BackendFatalError, GenRequest, GenResult, SamplingParams
 from critic.judging.backends.cache import JudgeCache
 from critic.judging.backends.chat_messages import ImageUrlMemo, to_chat_messages
+from critic.judging.backends.openai_errors import Fatal, Streak, fatal_message, status_error
 from critic.media import ImageFormat, MediaError, image_hash, to_data_url
 from critic.secrets import redact, redact_url
 
@@ -78,10 +82,6 @@ def price_for(model: str) -> tuple[float, float] | None:
     name = model.rsplit("/", 1)[-1]
     matches = [p for p in PRICES_PER_MTOK if name == p or name.startswith(p + "-")]
     return PRICES_PER_MTOK[max(matches, key=len)] if matches else None
-
-
-class _Fatal(Exception):
-    """Raised inside the loop to stop the whole stream (becomes BackendFatalError)."""
 
 
 class _Pacer:
@@ -142,6 +142,7 @@ class OpenAIBackend:
         rpm: int | None = None,
         extra_body: dict[str, Any] | None = None,
         max_tokens_field: str = "max_tokens",
+        max_consecutive_failures: int = 10,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -162,6 +163,7 @@ class OpenAIBackend:
         self.rpm = rpm
         self.extra_body = dict(extra_body) if extra_body else None
         self.max_tokens_field = max_tokens_field
+        self.max_consecutive_failures = max_consecutive_failures
         self._image_urls: ImageUrlMemo | None = None
 
     def __repr__(self) -> str:
@@ -258,7 +260,7 @@ class OpenAIBackend:
                 if item is _DONE:
                     break
                 if isinstance(item, _Crash):
-                    if isinstance(item.exc, _Fatal):
+                    if isinstance(item.exc, Fatal):
                         raise BackendFatalError(redact_url(str(item.exc))) from None  # no key in messages (14.15)
                     raise item.exc
                 yield item
@@ -290,9 +292,13 @@ class OpenAIBackend:
         if self.extra_body:
             base["extra_body"] = self.extra_body
 
+        streak = Streak(self.max_consecutive_failures, self.base_urls)
+
         async def worker() -> None:
             for i in todo:
-                out.put((i, await self._one(clients, next(turn), pacer, requests[i], base)))
+                result = await self._one(clients, next(turn), pacer, requests[i], base)
+                out.put((i, result))
+                streak.see(result)  # raises Fatal when the server looks down
 
         tasks = [asyncio.ensure_future(worker()) for _ in range(min(self.concurrency, len(pending)))]
         try:
@@ -324,7 +330,7 @@ class OpenAIBackend:
             try:
                 resp = await client.chat.completions.create(messages=messages, **base)
             except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
-                raise _Fatal(_fatal_message(exc, self.model, str(client.base_url))) from None
+                raise Fatal(fatal_message(exc, self.model, str(client.base_url))) from None
             except openai.APIConnectionError as exc:  # includes APITimeoutError; SDK retries are spent
                 failovers += 1
                 if failovers < len(clients):
@@ -334,7 +340,7 @@ class OpenAIBackend:
                     text=None, error=f"{kind} after {self.max_retries} retries ({client.base_url}): {exc}"
                 )
             except openai.APIStatusError as exc:
-                return GenResult(text=None, error=_status_error(exc, self.max_retries))
+                return GenResult(text=None, error=status_error(exc, self.max_retries))
             except (json.JSONDecodeError, UnicodeDecodeError, openai.APIResponseValidationError) as exc:
                 problem = f"malformed response body ({type(exc).__name__}: {exc})"
             else:
@@ -370,25 +376,6 @@ class OpenAIBackend:
             "",
             False,
         )
-
-
-def _fatal_message(exc: openai.APIStatusError, model: str, base_url: str) -> str:
-    hint = {
-        401: "authentication failed: check the API key (api_key= or $OPENAI_API_KEY)",
-        403: "permission denied: the key may not use this model or endpoint",
-        404: f"model {model!r} not found, or the base URL is wrong (it usually ends in /v1)",
-    }.get(exc.status_code, "request refused")
-    return f"{base_url}: HTTP {exc.status_code}, {hint}. Server said: {exc.message}"
-
-
-def _status_error(exc: openai.APIStatusError, max_retries: int) -> str:
-    """``HTTP <code> [after N retries]: <server message>`` (the SDK's ``Error code: N - `` prefix dropped)."""
-    message = exc.message
-    prefix = f"Error code: {exc.status_code} - "
-    if message.startswith(prefix):
-        message = message[len(prefix) :]
-    retried = exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return f"HTTP {exc.status_code}{f' after {max_retries} retries' if retried else ''}: {message}"
 
 
 def _run_loop(loop: asyncio.AbstractEventLoop, task: asyncio.Task[None], out: queue.Queue[Any]) -> None:
