@@ -17,8 +17,9 @@ PKG = ROOT / "critic"
 #: Each room may import rooms of its own layer or below. The stages follow the flow: models are
 #: loaded by judges; evaluation measures judgments; data builds through a judge (the teacher) and
 #: reads benchmark files; training judges held-out items and measures them; DPO labels with a
-#: judge; the toy world exercises all of them; commands sit on top.
-LAYERS = {"root": 0, "models": 1, "judging": 2, "evaluation": 3, "data": 4, "training": 5, "dpo": 6,
+#: judge; the toy world exercises all of them; commands sit on top. Serving shares the judging layer:
+#: the server needs only the judge, and the judge factory builds the remote client for backend "remote".
+LAYERS = {"root": 0, "models": 1, "judging": 2, "serving": 2, "evaluation": 3, "data": 4, "training": 5, "dpo": 6,
           "toy": 7, "commands": 8}
 #: The public face (lazy re-exports) and the entry points that only start the command line.
 ENTRY_POINTS = {"critic", "critic.__main__", "critic.cli"}
