@@ -210,3 +210,29 @@ def test_identical_requests_in_one_run_are_sent_once(tmp_path):
         assert main(argv) == 0
         assert srv.stats.requests == 1
     assert sorted(r["id"] for r in rows(out)) == ["i0", "i1", "i2"]
+
+
+# -- 14.5: a corrupt cache is set aside, not a traceback ----------------------------------------
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_corrupt_cache_is_moved_aside_with_a_warning_and_the_run_goes_on(tmp_path, damage):
+    from critic.judging.backends.cache import CorruptCacheWarning, JudgeCache
+    from critic.judging.backends.generation import GenResult
+
+    cache = tmp_path / "c.sqlite"
+    if damage == "garbage":
+        cache.write_bytes(b"not a database " * 200)
+    else:
+        with JudgeCache(cache) as c:
+            for k in range(300):
+                c.put(JudgeCache.key(k=k), GenResult(text="x" * 500))
+        for side in ("-wal", "-shm"):
+            Path(f"{cache}{side}").unlink(missing_ok=True)
+        cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 3])
+    items = write_items(tmp_path / "items.jsonl", 2)
+    out = tmp_path / "j.jsonl"
+    with ChatServer(score_judge) as srv, pytest.warns(CorruptCacheWarning, match=str(cache)):
+        argv = [a for a in judge_argv(srv, items, out) if a != "--no-cache"] + ["--cache", str(cache)]
+        assert main(argv) == 0
+    assert len(rows(out)) == 2
+    assert [p.name for p in tmp_path.glob("c.sqlite.corrupt-*")][:1] and len(JudgeCache(cache)) == 2

@@ -11,6 +11,10 @@ so several processes — e.g. data-building workers — can write the same file 
 finds the lock taken waits for it instead of failing with ``database is locked``. Within a process
 one connection is shared by all threads behind a lock.
 
+A file that is not a readable SQLite cache (truncated, overwritten) is moved aside to
+``FILE.corrupt-<time>`` with a :class:`CorruptCacheWarning` naming both, and an empty cache takes
+its place: the default cache is shared by every run, so one bad file must not stop them all.
+
 Default files follow one rule, :func:`default_cache_path`: ``$CRITIC_CACHE_DIR/judge.sqlite`` (or
 ``teacher.sqlite``) when the variable is set and not empty, else under ``~/.cache/critic``. Backends
 do not know this cache: :class:`~critic.judging.backends.cached.CachedBackend` wraps one.
@@ -32,6 +36,7 @@ import os
 import sqlite3
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +57,10 @@ CREATE TABLE IF NOT EXISTS results (
     info TEXT
 )
 """
+
+
+class CorruptCacheWarning(UserWarning):
+    """A cache file could not be read and was set aside (``FILE.corrupt-<time>``); an empty one replaces it."""
 
 
 def default_cache_dir() -> Path:
@@ -97,15 +106,40 @@ class JudgeCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self._open(busy_timeout)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise
+            self._set_aside(exc)
+            self._open(busy_timeout)
+
+    def _open(self, busy_timeout: float) -> None:
         # isolation_level=None: autocommit, each statement is its own transaction.
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            str(self.path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
+        self._conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None,
+                                     check_same_thread=False)
         self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         self._retry_locked(lambda c: c.execute("PRAGMA journal_mode = WAL"), busy_timeout)
         # NORMAL in WAL mode survives a killed process (only power loss can drop the last commits).
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._retry_locked(lambda c: c.execute(_SCHEMA), busy_timeout)
+        self._conn.execute("SELECT key, text FROM results ORDER BY rowid DESC LIMIT 1").fetchall()
+
+    def _set_aside(self, exc: sqlite3.DatabaseError) -> None:
+        """A file that is not a readable cache (truncated, garbage) is moved to ``FILE.corrupt-<time>``."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            try:
+                os.replace(src, Path(str(aside) + suffix))
+            except FileNotFoundError:  # no such side file, or another process moved it first
+                pass
+        warnings.warn(f"cache {self.path} is not a readable SQLite cache ({exc}); moved it to {aside} and "
+                      "started an empty one", CorruptCacheWarning, stacklevel=3)
 
     def _retry_locked(self, fn: Any, budget: float) -> None:
         # Switching the journal mode may return SQLITE_BUSY without consulting the busy handler

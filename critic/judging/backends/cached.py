@@ -57,11 +57,18 @@ class CachedBackend:
         fallback = getattr(self.inner, "cache_key", None)
         return fallback(request, sampling) if callable(fallback) else ""
 
+    def _get(self, key: str) -> GenResult | None:
+        try:
+            return self.cache.get(key)
+        except sqlite3.DatabaseError as exc:  # a damaged page: a miss, and the answer is asked again
+            log.warning("cache %s could not be read (%s); asking the backend instead", self.cache.path, exc)
+            return None
+
     def stream(self, requests: Sequence[GenRequest], sampling: SamplingParams) -> Iterator[tuple[int, GenResult]]:
         keys = [self.key(r, sampling) for r in requests]
         pending: list[int] = []
         for i, key in enumerate(keys):
-            hit = self.cache.get(key) if key else None
+            hit = self._get(key) if key else None
             if hit is not None:
                 yield i, hit
             else:
