@@ -38,6 +38,7 @@ _EXPORTS = {
     "PairwiseJudgment": "critic.records",
     "TrainingSample": "critic.records",
     "read_items": "critic.jsonl",
+    "RemoteCritic": "critic.serving.client",
 }
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "PairwiseJudgment",
     "PointwiseItem",
     "PointwiseJudgment",
+    "RemoteCritic",
     "TrainingSample",
     "Verdict",
     "evaluate",
@@ -80,6 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         PointwiseJudgment,
         TrainingSample,
     )
+    from critic.serving.client import RemoteCritic
 
 
 def __getattr__(name: str) -> Any:

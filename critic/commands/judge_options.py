@@ -77,7 +77,7 @@ def _argument(name: str, field: FieldInfo) -> dict[str, Any]:
     default = None if field.is_required() else field.get_default(call_default_factory=True)
     if not (default is None or default is False or default == []) and "default" not in text:
         text += f" (default {default})"
-    if field.is_required():
+    if field.is_required() and name != "model":  # the spec checks model (backend remote needs none)
         kw["required"] = True
     return {**kw, "help": text}
 

@@ -26,7 +26,15 @@ def open_cache(spec: JudgeSpec) -> JudgeCache | None:
 
 
 def make_critic(spec: JudgeSpec, *, cache: JudgeCache | None = None, progress: bool = True) -> Critic:
-    """The critic ``spec`` describes; ``cache``: an open cache to use instead of the spec's own."""
+    """The critic ``spec`` describes; ``cache``: an open cache to use instead of the spec's own.
+
+    ``backend="remote"`` gives a :class:`~critic.serving.client.RemoteCritic` for the ``critic serve``
+    server at ``spec.base_url`` (the server judges and caches; no local cache is opened).
+    """
+    if spec.backend == "remote":
+        from critic.serving.client import RemoteCritic
+
+        return RemoteCritic.from_spec(spec, progress=progress)  # type: ignore[return-value]
     backend = make_backend(spec, cache if cache is not None else open_cache(spec))
     templates = checkpoint_templates(spec.model) if spec.backend == "hf" else {}
     return Critic(backend, template=spec.template, templates=dict(templates), sampling=spec.sampling_params(),

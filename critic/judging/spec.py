@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:  # the values module imports PIL; a spec is read where no image is (``critic --help``)
     from critic.judging.backends.generation import SamplingParams
 
-BackendName = Literal["hf", "openai"]
+BackendName = Literal["hf", "openai", "remote"]
 
 
 class _Options(BaseModel):
@@ -98,7 +98,7 @@ class JudgeSpec(SamplingOptions, ServerOptions, LocalOptions, ImageOptions):
     """Everything that makes a judge: build it with :func:`critic.judging.factory.make_critic`."""
 
     backend: BackendName = Field("hf", description="hf: local transformers checkpoint; openai: any "
-                                 "OpenAI-compatible server")
+                                 "OpenAI-compatible server; remote: a critic serve server at --base-url")
     model: str = Field(description="checkpoint folder / hub id (hf) or model name (openai)")
     template: str | None = Field(None, description="template name or .jinja path (default: the checkpoint's, "
                                  "else llava_critic_*)")
@@ -107,6 +107,14 @@ class JudgeSpec(SamplingOptions, ServerOptions, LocalOptions, ImageOptions):
     cache: str | None = Field(None, description="SQLite judge cache (default $CRITIC_CACHE_DIR/judge.sqlite when "
                               "the variable is set and not empty, else ~/.cache/critic/judge.sqlite)")
     no_cache: bool = Field(False, description="do not read or write the judge cache")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _remote_model(cls, data: Any) -> Any:
+        # a critic serve server knows its own model: backend remote needs no model name
+        if isinstance(data, dict) and data.get("backend") == "remote" and not data.get("model"):
+            return {**data, "model": "remote"}
+        return data
 
     def sampling_params(self, seed: int | None = None) -> SamplingParams:
         """The sampling options as :class:`SamplingParams`, seeded with ``seed`` (default: the spec's)."""

@@ -25,6 +25,8 @@ def make_backend(spec: JudgeSpec, cache: JudgeCache | None = None, **options: An
     ``max_image_side=`` for the OpenAI backend).
     """
     backend: Backend
+    if spec.backend == "remote":
+        raise ValueError("backend remote is a critic serve server, not a generation backend: use make_critic")
     if spec.backend == "hf":
         if spec.base_url:
             raise ValueError("base_url is for backend openai; backend hf runs a local checkpoint")
