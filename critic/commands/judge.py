@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.output.resolve() == args.input.resolve():
         raise CommandError(f"--output {args.output} is the --input file; judgments need a file of their own")
+    if args.output.is_dir():
+        raise CommandError(f"--output {args.output} is a folder; give a file for the judgments (it is appended to)")
     if args.input.is_dir():
         raise CommandError(f"--input {args.input} is a folder; give the items JSONL file")
     reader = JsonlReader(args.input, item_type_for, strict=args.strict)

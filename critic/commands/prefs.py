@@ -97,6 +97,11 @@ def _label(args: argparse.Namespace, make_row: Any, noun: str) -> int:
     t0 = time.perf_counter()
     summary = JudgeSummary()
     sets = _read_sets(args, summary)
+    if not sets:  # nothing to rank: say why on stderr, exit 1 (issue 14.12)
+        for reason in summary.skipped[:10]:
+            print(f"  skipped: {reason}", file=sys.stderr)
+        print(f"critic {args.command}: error: no candidate sets to rank in {args.input}", file=sys.stderr)
+        return 1
     critic = load_critic(args, prefix="judge-")
     try:
         stats = label_sets(critic, sets, args.out, mode=args.mode, aggregation=args.aggregation,
