@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "critic.commands.data",
     "critic.commands.train",
     "critic.commands.judge",
+    "critic.commands.serve",
     "critic.commands.eval",
     "critic.commands.view",
     "critic.commands.prefs",

@@ -47,7 +47,7 @@ log = logging.getLogger("critic.serve")
 _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
-@dataclass
+@dataclass(eq=False)
 class ServeState:
     """What the routes share: the critic, its batcher, the limits, the defaults of request options."""
 
@@ -177,8 +177,14 @@ async def _judge(state: ServeState, items: list[Any], pil: list[Any], swap: str,
 # ------------------------------------------------------------------------------------- routes
 
 async def health(state: ServeState, request: Request) -> Response:
+    templates = {}
+    for task in ("pointwise", "pairwise"):
+        try:
+            templates[task] = state.critic.template_for(task).name
+        except (OSError, ValueError, KeyError):
+            pass
     return JSONResponse({"status": "ok", "judge": getattr(state.critic.backend, "judge_id", "?"),
-                         "in_flight": state.in_flight, "queued": state.batcher.queued})
+                         "templates": templates, "in_flight": state.in_flight, "queued": state.batcher.queued})
 
 
 async def metrics(state: ServeState, request: Request) -> Response:

@@ -140,6 +140,20 @@ class RemoteCritic:
             self._judge_id = "remote:" + str(self.request("GET", "/health").get("judge", "?"))
         return self._judge_id
 
+    def template_for(self, task: str, override: Any = None) -> Any:
+        """The :class:`~critic.judging.templates.Template` the server uses for ``task`` (or ``override``), read locally."""
+        from critic.judging.templates import Template, load_template
+
+        if isinstance(override, Template):
+            return override
+        name = override or self.template or self.request("GET", "/health").get("templates", {}).get(task)
+        if not name:
+            raise ValueError(f"the server reports no {task} template")
+        t = load_template(name)
+        if t.task != task:
+            raise ValueError(f"template {t.name!r} is {t.task}, but a {task} template is needed")
+        return t
+
     # -- items ------------------------------------------------------------------------------
     def _image(self, src: Any) -> str:
         from critic.media import to_data_url

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -115,7 +116,13 @@ def serve(state: ServeState, options: ServeOptions, *, ready: Any = None) -> Non
     server = uvicorn.Server(_config(state, options))
     if ready is not None:
         ready(host, port)
-    server.run(sockets=[sock])
+    # uvicorn re-raises the signal it stopped on once it has drained; answered, it is a clean exit (0)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class ServerThread:
