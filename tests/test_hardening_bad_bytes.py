@@ -59,7 +59,7 @@ def test_critic_judge_skips_the_bad_line_and_judges_the_rest(tmp_path: Path, cap
         assert main(["judge", "--input", str(items), "--output", str(out), "--backend", "openai",
                      "--model", "m", "--base-url", srv.base_url, "--template", "mllm_judge_score", "--no-cache",
                      "--no-progress"]) == 1  # a skipped input: not all the work asked for (issue 14.12)
-    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["1", "3"]
+    assert sorted(json.loads(line)["id"] for line in out.read_text().splitlines()) == ["1", "3"]  # completion order
     assert f"skipped: {items}:2: (json): not valid UTF-8" in capsys.readouterr().err
 
 
