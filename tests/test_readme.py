@@ -163,6 +163,8 @@ DPO_PROMPTS = "critic toy make --task pointwise --n 16 --kinds colour --out runs
 DPO_POLICY = "critic toy policy --out runs/tiny_policy"
 DPO_TOY = "critic dpo train/dpo_toy.yaml --critic.base_url [http://127.0.0.1:8000/v1]"
 
+SERVE = ("critic serve --backend openai --model oracle --base-url http://127.0.0.1:8000/v1 "
+         "--items runs/sft/items.jsonl --port 8001")
 QUICKSTART = "critic quickstart"
 JUDGE_HF = ("critic judge --backend hf --model path/to/critic-checkpoint --input items.jsonl "
             "--output judgments.jsonl --swap both --batch-size 32")
@@ -212,6 +214,7 @@ COVERAGE = {
     DPO_PROMPTS: ("test_dpo_toy_with_a_discriminating_critic",),
     DPO_POLICY: ("test_dpo_toy_with_a_discriminating_critic",),
     DPO_OV_7B: ("test_dpo_llava_ov_7b",),
+    SERVE: ("test_serve_as_written",),
     DPO_TOY: ("test_dpo_toy_as_written_with_the_oracle", "test_dpo_toy_with_a_discriminating_critic"),
 }
 
@@ -1055,3 +1058,34 @@ def test_dpo_llava_ov_7b(readme, tiny_ov, tmp_path, isolated_env):
     assert rnd["pairs"] >= 1 and rnd["train"]["steps"] == 2
     sets = lines(tmp_path / cfg["output_dir"] / "round_0" / "samples.jsonl")
     assert len(sets) == 6 and all(len(s["candidates"]) == cfg["sampling"]["k"] for s in sets)
+
+
+def test_serve_as_written(readme, tmp_path):
+    """The README's server, its oracle and port substituted: answers OpenRLHF's request, drains on SIGTERM."""
+    import signal
+
+    from critic.toy.chat_server import ChatServer
+    from critic.toy.oracle import oracle_answer
+
+    cmd = the(readme, SERVE)
+    assert cmd.background
+    assert main(["toy", "make", "--task", "pointwise", "--n", "3", "--out", str(tmp_path / "runs" / "sft")]) == 0
+    item = json.loads((tmp_path / "runs" / "sft" / "items.jsonl").read_text().splitlines()[0])
+    with ChatServer(oracle_answer) as oracle:
+        port = free_port()
+        argv = [a.replace("http://127.0.0.1:8000/v1", oracle.base_url) for a in cmd.argv]
+        argv[argv.index("--port") + 1] = str(port)
+        proc = subprocess.Popen([sys.executable, "-m", "critic", *argv, "--no-cache"], cwd=tmp_path,
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "OPENAI_API_KEY": "x"})
+        try:
+            assert f":{port}" in proc.stderr.readline()
+            body = json.dumps({"query": [item["response"]], "labels": [item["id"]]}).encode()
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/get_reward", data=body,
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                assert len(json.loads(r.read())["rewards"]) == 1
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
