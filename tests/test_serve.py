@@ -269,3 +269,26 @@ def test_label_pairs_remote_equals_in_process(world, server, tmp_path):
 
     assert pairs(tmp_path / "local.jsonl") == pairs(tmp_path / "remote.jsonl")
     assert pairs(tmp_path / "local.jsonl")
+
+
+def test_restart_after_kill_9_keeps_the_cache(world, tmp_path):
+    def start():
+        proc = subprocess.Popen([sys.executable, "-m", "critic", "serve", "--backend", "openai", "--model", "oracle",
+                                 "--base-url", world["oracle"].base_url, "--port", "0", "--cache",
+                                 str(tmp_path / "judge.sqlite"), "--image-root", str(world["root"])],
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "OPENAI_API_KEY": "x"})
+        return proc, proc.stderr.readline().split(" on ")[1].split()[0]
+
+    item = world["items"][2].to_json_dict()
+    item["images"] = ["images/002.png"]
+    proc, url = start()
+    try:
+        first = RemoteCritic(url).request("POST", "/v1/score", {"items": [item]})["judgments"][0]
+        proc.kill()
+        proc.wait(10)
+        proc, url = start()
+        again = RemoteCritic(url).request("POST", "/v1/score", {"items": [item]})["judgments"][0]
+        assert again["cached"] and again["score"] == first["score"] and not first.get("cached")
+    finally:
+        proc.kill()
+        proc.wait(10)
