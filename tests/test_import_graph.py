@@ -19,8 +19,10 @@ PKG = ROOT / "critic"
 #: reads benchmark files; training judges held-out items and measures them; DPO labels with a
 #: judge; the toy world exercises all of them; commands sit on top. Serving shares the judging layer:
 #: the server needs only the judge, and the judge factory builds the remote client for backend "remote".
+#: Pairs shares the DPO layer: it writes DPO's row layout (dpo.pairs) and the DPO loop builds each
+#: round's pairs through it, per source (no module cycle: dpo.loop / dpo.config -> pairs -> dpo.pairs).
 LAYERS = {"root": 0, "models": 1, "judging": 2, "serving": 2, "evaluation": 3, "data": 4, "training": 5, "dpo": 6,
-          "toy": 7, "commands": 8}
+          "pairs": 6, "toy": 7, "commands": 8}
 #: The public face (lazy re-exports) and the entry points that only start the command line.
 ENTRY_POINTS = {"critic", "critic.__main__", "critic.cli"}
 

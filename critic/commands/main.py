@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "critic.commands.eval",
     "critic.commands.view",
     "critic.commands.prefs",
+    "critic.commands.pairs",
     "critic.commands.dpo",
 ]
 
