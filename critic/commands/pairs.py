@@ -17,11 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Sample answers from the recipe's policy (a local checkpoint or an OpenAI-compatible server) "
         "and make pairs per source with its method: correctness (parsed answer vs. gold), dropout_ntp (own answer "
         "vs. its prefix finished without the image) or critic (a judge's tournament). Writes DIR/pairs.jsonl "
-        "(TRL's layout, method and source per row), DIR/sources/NAME/ and DIR/stats.json. A rerun resumes.",
-        epilog="Override any recipe key after the flags: --sampling.n 8 --seed 1.")
+        "(TRL's layout, method and source per row), DIR/sources/NAME/ and DIR/stats.json. A rerun resumes.")
     b.add_argument("recipe", type=Path, help="pairs recipe (YAML)")
     b.add_argument("--out", type=Path, required=True, help="output folder")
-    b.add_argument("overrides", nargs=argparse.REMAINDER, help="--section.key value ...")
     b.set_defaults(func=run_build)
 
 
@@ -33,7 +31,7 @@ def run_build(args: argparse.Namespace) -> int:
     from critic.pairs.recipe import PairsRecipeError, load_pairs_recipe
 
     try:
-        recipe = load_pairs_recipe(args.recipe, list(args.overrides or []))
+        recipe = load_pairs_recipe(args.recipe)
     except PairsRecipeError as exc:
         raise CommandError(str(exc)) from exc
     missing = [s.path for s in recipe.sources if not Path(s.path).is_file()]

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from critic.judging.spec import JudgeSpec
+from critic.pairs.recipe import PairsRecipe
 from critic.typed_config import Schema, Section, TypedConfigError, dotted_keys
 
 
@@ -124,6 +125,9 @@ class DPORunConfig(Section):
     critic: CriticSection
     dpo: DPOSection = Field(default_factory=DPOSection)
     eval: EvalSection = Field(default_factory=EvalSection)
+    #: per-source methods (correctness, dropout_ntp, critic) instead of one critic tournament over
+    #: ``prompts``: a pairs recipe without its policy (critic.pairs.round)
+    pairs: PairsRecipe | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -169,6 +169,15 @@ def _label_round(cfg: DPORunConfig, r: int, policy: str, prompts: list[Any], eva
     done = folder / "labelled.json"
     if done.is_file():
         return json.loads(done.read_text())
+    if cfg.pairs is not None:  # per-source methods: MMPR and critic pairs mixed (critic.pairs.round)
+        from critic.pairs.round import label_round_from_sources
+
+        record = label_round_from_sources(
+            cfg, r, policy, folder, log, judge_factory=lambda: make_critic(cfg),
+            evaluate=lambda: evaluate(cfg, _Sampler(cfg, policy, r, log), eval_prompts, folder, log)
+            if cfg.eval.enabled else None)
+        done.write_text(json.dumps(record, indent=2) + "\n")
+        return record
     sampler = _Sampler(cfg, policy, r, log)
     sampling = sampler.sample(prompts, folder / "samples.jsonl", cfg.sampling.k, cfg.seed + r)
     ev = evaluate(cfg, sampler, eval_prompts, folder, log) if cfg.eval.enabled else None
