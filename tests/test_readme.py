@@ -162,6 +162,7 @@ FILTER = f"critic filter --input runs/sft/items.jsonl --min-score 60 --out runs/
 DPO_PROMPTS = "critic toy make --task pointwise --n 16 --kinds colour --out runs/toy_prompts"
 DPO_POLICY = "critic toy policy --out runs/tiny_policy"
 DPO_TOY = "critic dpo train/dpo_toy.yaml --critic.base_url [http://127.0.0.1:8000/v1]"
+PAIRS_BUILD = "critic pairs build data_recipes/toy_mmpr.yaml --out runs/toy_mmpr"
 
 SERVE = ("critic serve --backend openai --model oracle --base-url http://127.0.0.1:8000/v1 "
          "--items runs/sft/items.jsonl --port 8001")
@@ -185,7 +186,7 @@ TRAIN_OV_7B_RESUME = "critic train train/llava_ov_7b.yaml --resume"
 DPO_OV_7B = "critic dpo train/dpo_llava_ov_7b.yaml"
 
 # Run as written, in README order, by the `offline` fixture.
-OFFLINE = {TEACHER, TOY_BUILD, LC113K_DRY_RUN, CANDS, LABEL_PAIRS, BEST_OF_N, SFT, FILTER, DPO_PROMPTS, DPO_POLICY}
+OFFLINE = {TEACHER, TOY_BUILD, LC113K_DRY_RUN, CANDS, LABEL_PAIRS, BEST_OF_N, SFT, FILTER, DPO_PROMPTS, DPO_POLICY, PAIRS_BUILD}
 
 # README command → the tests that exercise it (checked to exist).
 COVERAGE = {
@@ -214,6 +215,7 @@ COVERAGE = {
     DPO_PROMPTS: ("test_dpo_toy_with_a_discriminating_critic",),
     DPO_POLICY: ("test_dpo_toy_with_a_discriminating_critic",),
     DPO_OV_7B: ("test_dpo_llava_ov_7b",),
+    PAIRS_BUILD: ("test_pairs_build_toy_mmpr",),
     SERVE: ("test_serve_as_written",),
     DPO_TOY: ("test_dpo_toy_as_written_with_the_oracle", "test_dpo_toy_with_a_discriminating_critic"),
 }
@@ -1089,3 +1091,15 @@ def test_serve_as_written(readme, tmp_path):
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_pairs_build_toy_mmpr(readme, offline):
+    """`critic pairs build data_recipes/toy_mmpr.yaml` as written, after the toy prompts and the tiny policy."""
+    assert offline.result(DPO_PROMPTS).ok() and offline.result(DPO_POLICY).ok()
+    res = offline.result(PAIRS_BUILD)
+    assert res.ok(), res.why()
+    stats = json.loads((offline.work / "runs" / "toy_mmpr" / "stats.json").read_text())
+    by = {s["method"]: s for s in stats["sources"]}
+    assert by["correctness"]["pairs"] > 0 and by["dropout_ntp"]["pairs"] > 0
+    row = json.loads((offline.work / "runs" / "toy_mmpr" / "pairs.jsonl").open().readline())
+    assert row["method"] == "correctness" and row["chosen_parsed"] == row["gold"] != row["rejected_parsed"]
