@@ -21,7 +21,9 @@ PKG = ROOT / "critic"
 #: the server needs only the judge, and the judge factory builds the remote client for backend "remote".
 #: Pairs shares the DPO layer: it writes DPO's row layout (dpo.pairs) and the DPO loop builds each
 #: round's pairs through it, per source (no module cycle: dpo.loop / dpo.config -> pairs -> dpo.pairs).
-LAYERS = {"root": 0, "models": 1, "judging": 2, "serving": 2, "evaluation": 3, "data": 4, "training": 5, "dpo": 6,
+#: Reward shares the judging layer too: a reward model is a judge (make_critic builds its RewardCritic from
+#: a checkpoint's critic.json), and training (above) imports its heads, losses and encoder.
+LAYERS = {"root": 0, "models": 1, "judging": 2, "serving": 2, "reward": 2, "evaluation": 3, "data": 4, "training": 5, "dpo": 6,
           "pairs": 6, "toy": 7, "commands": 8}
 #: The public face (lazy re-exports) and the entry points that only start the command line.
 ENTRY_POINTS = {"critic", "critic.__main__", "critic.cli"}

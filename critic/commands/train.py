@@ -62,11 +62,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from critic.training.data import DataError
     from critic.training.encode import EncodeError
-    from critic.training.trainer import TrainError, train
+    from critic.training.objectives import run_training
+    from critic.training.reward_data import PairDataError
+    from critic.training.trainer import TrainError
 
     try:
-        summary = train(cfg, resume=args.resume)
-    except (DataError, EncodeError, TrainError, ImportError) as exc:
+        summary = run_training(cfg, resume=args.resume)  # by train.objective: generative, scalar, critique_score
+    except (DataError, EncodeError, TrainError, PairDataError, ImportError) as exc:
         raise CommandError(str(exc)) from exc
     import os
 

@@ -5,7 +5,8 @@ recipe's teacher and each ``critic dpo`` round build their judge with. The backe
 :func:`~critic.judging.backends.make.make_backend`; the judge cache is opened at ``spec.cache``, else
 at the one default path (:func:`~critic.judging.backends.cache.default_cache_path`), unless
 ``spec.no_cache``; a local checkpoint's own templates (``critic.json``) are used unless the spec
-names one.
+names one. A local checkpoint whose ``critic.json`` records a reward kind (``scalar`` /
+``critique_score``) gives a :class:`~critic.reward.judge.RewardCritic` (rewards, no templates, no cache).
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ def make_critic(spec: JudgeSpec, *, cache: JudgeCache | None = None, progress: b
         from critic.serving.client import RemoteCritic
 
         return RemoteCritic.from_spec(spec, progress=progress)  # type: ignore[return-value]
+    if spec.backend == "hf":
+        from critic.reward.meta import checkpoint_kind
+
+        if checkpoint_kind(spec.model) != "generative":  # a reward model: critic.json says scalar / critique_score
+            from critic.reward.judge import RewardCritic
+
+            return RewardCritic.from_pretrained(  # type: ignore[return-value]
+                spec.model, batch_size=spec.batch_size, max_new_tokens=spec.max_new_tokens, dtype=spec.dtype,
+                device=spec.device, seed=spec.seed, progress=progress, max_image_pixels=spec.max_image_pixels,
+                image_root=spec.image_root)
     backend = make_backend(spec, cache if cache is not None else open_cache(spec))
     templates = checkpoint_templates(spec.model) if spec.backend == "hf" else {}
     return Critic(backend, template=spec.template, templates=dict(templates), sampling=spec.sampling_params(),

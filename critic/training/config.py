@@ -97,6 +97,9 @@ class TrainSection(Section):
     """Optimisation, schedule, precision, distribution, checkpoints and logging."""
 
     output_dir: str
+    #: generative: LLaVA-Critic cross-entropy on rationale + verdict; scalar: Bradley–Terry reward model;
+    #: critique_score: critique NLL + Bradley–Terry (MM-RLHF-Reward). The last two read preference pairs.
+    objective: Literal["generative", "scalar", "critique_score"] = "generative"
     epochs: float = Field(1.0, gt=0)
     max_steps: int = -1
     global_batch_size: int = Field(32, ge=1)
@@ -132,18 +135,29 @@ class EvalSection(Section):
     batch_size: int = Field(32, ge=1)
 
 
+class RewardSection(Section):
+    """Reward-model options (``train.objective`` scalar / critique_score; ignored for generative)."""
+
+    centre_weight: float | None = Field(None, ge=0, description="weight of mean((r_c + r_r)^2); default 0 for "
+                                        "scalar, 0.01 for critique_score")
+    critique_weight: float = Field(1.0, ge=0, description="weight of the critique NLL (critique_score)")
+    head_dropout: float = Field(0.1, ge=0, lt=1, description="dropout in the critique_score head")
+    stats_samples: int = Field(256, ge=2, description="training responses scored for the saved reward mean / std")
+
+
 class TrainConfig(Section):
     model: ModelConfig
     data: DataConfig
     train: TrainSection
     eval: EvalSection = Field(default_factory=EvalSection)
+    reward: RewardSection = Field(default_factory=RewardSection)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 
 SECTIONS: dict[str, type[Section]] = {"model": ModelConfig, "data": DataConfig, "train": TrainSection,
-                                      "eval": EvalSection}
+                                      "eval": EvalSection, "reward": RewardSection}
 
 
 ALL_KEYS = [k for s, cls in SECTIONS.items() for k in [s, *dotted_keys(cls, s + ".")]]

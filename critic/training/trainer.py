@@ -277,6 +277,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
     """Run training as ``cfg`` says; returns a :class:`TrainResult`."""
     from transformers import set_seed
 
+    if cfg.train.objective != "generative":  # reward models: critic.training.objectives.run_training
+        raise TrainError(f"train.objective {cfg.train.objective}: use critic.training.objectives.run_training")
+
     set_seed(cfg.train.seed)
     out = Path(cfg.train.output_dir)
     ckpt = last_complete_checkpoint(out) if resume else None

@@ -1,0 +1,65 @@
+"""Preference pairs for reward models: one prompt (images + question), a chosen and a rejected answer.
+
+``critic data build`` writes them (``layout: pairs``), the toy world makes them directly
+(:mod:`critic.toy.pairs`), and reward-model training reads them. For ``critique_score`` training
+each answer carries the teacher's critique of it (``chosen_critique`` / ``rejected_critique``).
+
+>>> from critic.records import PairwiseItem
+>>> it = PairwiseItem(id="p", question="q?", response_a="x", response_b="y", label="B")
+>>> pair_from_item(it).chosen
+'y'
+>>> pair_from_item(it.model_copy(update={"label": "tie"})) is None
+True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from critic.records import PairwiseItem, Record
+
+
+class PreferencePair(Record):
+    """One row of a reward-model training file."""
+
+    id: str = Field(min_length=1)
+    images: list[str] = Field(default_factory=list)
+    question: str
+    chosen: str
+    rejected: str
+    chosen_critique: str | None = None
+    rejected_critique: str | None = None
+    source: str | None = None
+    meta: dict[str, Any] | None = None
+
+
+def pair_from_item(item: PairwiseItem, **extra: Any) -> PreferencePair | None:
+    """The pair a labelled pairwise item holds (None for a tie or an unlabelled item)."""
+    if item.label not in ("A", "B"):
+        return None
+    a, b = item.response_a, item.response_b
+    chosen, rejected = (a, b) if item.label == "A" else (b, a)
+    return PreferencePair(id=item.id, images=list(item.images), question=item.question, chosen=chosen,
+                          rejected=rejected, meta=item.meta, **extra)
+
+
+def read_pairs(path: str | Path) -> list[PreferencePair]:
+    """Pairs of a JSONL file; image paths are resolved against the file's folder."""
+    import json
+
+    root = Path(path).parent
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                p = PreferencePair.model_validate(json.loads(line))
+            except ValueError as exc:
+                raise ValueError(f"{path}:{n}: not a preference pair ({str(exc).splitlines()[0]})") from None
+            p.images = [str(root / i) if not Path(i).is_absolute() else i for i in p.images]
+            out.append(p)
+    return out
