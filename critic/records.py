@@ -122,6 +122,14 @@ class _JudgmentBase(Record):
     sampling: dict[str, Any] = Field(default_factory=dict)
     usage: Usage | None = None
     cached: bool = False
+    # How sure the verdict is, where the judge was asked (unset, hence not written, otherwise):
+    # P(verdict) for each verdict the template allows (A / B / tie, or each score as a string),
+    # the expected score Σ s·P(s), and with self-consistency the K sampled verdicts and the share
+    # of them that agree with the majority.
+    verdict_probs: dict[str, float] | None = None
+    expected_score: float | None = None
+    sample_verdicts: list[Any] | None = None
+    sample_agreement: float | None = None
 
     @property
     def ok(self) -> bool:

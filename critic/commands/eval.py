@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the judge's score scale; with --gold-scale, judge scores are mapped onto the gold scale for MAE")
     p.add_argument("--gold-scale", type=float, nargs=2, metavar=("LO", "HI"), help="the gold score scale")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed line")
+    p.add_argument("--judge-family", default=None, metavar="NAME",
+                   help="the judge's model family: report its win rate for that family's answers vs gold's "
+                        "(self-preference; a model is of the family when NAME is in its name)")
     _add_eval_options(p)
     p.set_defaults(func=run_eval)
 
@@ -150,7 +153,7 @@ def run_eval(args: argparse.Namespace) -> int:
     try:
         report = evaluate(args.gold, args.judgments, n_resamples=args.n_resamples, confidence=args.confidence,
                           seed=args.bootstrap_seed, judge_scale=_scale(args.judge_scale),
-                          gold_scale=_scale(args.gold_scale), strict=args.strict)
+                          gold_scale=_scale(args.gold_scale), strict=args.strict, judge_family=args.judge_family)
     except RecordFileError as exc:
         raise CommandError(str(exc)) from exc
     _write_report(report, args.out, not args.no_plots)

@@ -98,6 +98,8 @@ class Report:
     templates: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=lambda: list(NOTES))
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: per task: ``calibration`` and ``bias`` (:mod:`critic.evaluation.trust`), added to its section
+    trust: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"critic_eval": 1, "judges": self.judges, "templates": self.templates,
@@ -106,6 +108,7 @@ class Report:
             if section is not None:
                 out[name] = section.to_dict()
                 out[name]["parse_failure_examples"] = self.examples.get(name, [])
+                out[name].update(self.trust.get(name, {}))
         return out
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -157,12 +160,14 @@ def evaluate(
     judge_scale: tuple[float, float] | None = None,
     gold_scale: tuple[float, float] | None = None,
     strict: bool = False,
+    judge_family: str | None = None,
 ) -> Report:
     """Compare judgments with gold labels; every metric with a percentile bootstrap interval.
 
     ``judge_scale`` and ``gold_scale`` (``(lo, hi)``) map judge scores onto the gold scale for MAE
     and the plots; correlations do not depend on them. A gold score outside ``gold_scale`` is a bad
-    gold line (reported, left out).
+    gold line (reported, left out). ``judge_family`` names the judge's model family for the
+    self-preference figure (:mod:`critic.evaluation.bias`).
     """
     golds, gold_errors = read_gold(gold, strict=strict, scale=gold_scale)
     js, j_errors = read_judgments(judgments, strict=strict)
@@ -175,6 +180,7 @@ def evaluate(
     n_errors = n_unmatched = 0
     judges: set[str] = set()
     templates: set[str] = set()
+    matched: list[Judgment] = []
     for j in js:
         if j.error is not None:
             n_errors += 1
@@ -190,6 +196,7 @@ def evaluate(
             continue
         judges.add(j.judge)
         templates.add(j.template)
+        matched.append(j)
         if j.parse_error is not None and len(examples[j.task]) < MAX_EXAMPLES:
             examples[j.task].append(_example(j))
         if isinstance(j, PairwiseJudgment):
@@ -227,7 +234,12 @@ def evaluate(
     bootstrap = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed, "method": "percentile",
                  "unit": "question (question_id), else item; never single judgments",
                  "strata": "group (each group keeps its size)"}
-    return Report(pairwise, pointwise, inputs, bootstrap, sorted(judges), sorted(templates), examples=examples)
+    from critic.evaluation.trust import trust_sections
+
+    trust = trust_sections(by_id, matched, judge_family=judge_family, judge_scale=judge_scale, gold_scale=gold_scale,
+                           **kw)  # type: ignore[arg-type]
+    return Report(pairwise, pointwise, inputs, bootstrap, sorted(judges), sorted(templates), examples=examples,
+                  trust=trust)
 
 
 __all__ = ["Report", "evaluate", "read_judgments"]

@@ -41,8 +41,14 @@ class Gold(BaseModel):
     group: str | None = None
     question_id: str | None = None
     response_model: str | None = None
+    # Read when present (an items file as gold) for the bias analyses: response lengths, models.
+    response: Any = None
+    response_a: Any = None
+    response_b: Any = None
+    model_a: str | None = None
+    model_b: str | None = None
 
-    @field_validator("id", "group", "question_id", "response_model", mode="before")
+    @field_validator("id", "group", "question_id", "response_model", "model_a", "model_b", mode="before")
     @classmethod
     def _ints_as_str(cls, v: Any) -> Any:
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v

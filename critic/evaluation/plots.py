@@ -269,6 +269,9 @@ def make_plots(report: Any, out: Path) -> list[Path]:
             label = "judge score (mapped onto the gold scale)" if mapped else "judge score"
             files.append(scores_plot(pt.judge_scores, pt.gold_scores, out / "scores_heatmap.png", label))
             files.append(distributions_plot(pt.judge_scores, pt.gold_scores, out / "score_distributions.png"))
+    from critic.evaluation.trust_report import trust_plots
+
+    files += trust_plots(report.to_dict(), out)
     return files
 
 

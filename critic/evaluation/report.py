@@ -119,7 +119,13 @@ def _pairwise(data: dict[str, Any]) -> list[str]:
         lines += ["", "### Confusion (judgments; rows gold, columns judge)", ""]
         lines += _table(["gold \\ judge", "A", "B", "tie", "failed"],
                         [[g, *[str(row[w]) for w in ("A", "B", "tie", "failed")]] for g, row in conf.items()])
-    return lines + _examples(data)
+    return lines + _trust(data) + _examples(data)
+
+
+def _trust(data: dict[str, Any]) -> list[str]:
+    from critic.evaluation.trust_report import trust_markdown
+
+    return trust_markdown(data)
 
 
 def _pointwise(data: dict[str, Any]) -> list[str]:
@@ -141,7 +147,7 @@ def _pointwise(data: dict[str, Any]) -> list[str]:
         lines += ["", "### Score distributions", ""]
         lines += _table(["", "mean", "std", "min", "max"],
                         [[k, *[fmt(dist[k][s]) for s in ("mean", "std", "min", "max")]] for k in ("judge", "gold")])
-    return lines + _examples(data)
+    return lines + _trust(data) + _examples(data)
 
 
 def _inputs(inp: dict[str, Any]) -> list[str]:
@@ -212,6 +218,9 @@ def compare_table(named: Sequence[tuple[str, dict[str, Any]]]) -> str:
         macro_key = "accuracy_with_ties" if section == "pairwise" else "pearson"
         if any(d.get("macro") for _, d in present):
             rows.append([f"macro `{macro_key}`", *[fmt((d.get("macro") or {}).get(macro_key)) for _, d in present]])
+        from critic.evaluation.trust_report import compare_rows
+
+        rows += compare_rows(present)
         lines += [f"## {section}", "", *_table(["metric", *[n for n, _ in present]], rows), ""]
     return "\n".join(lines) if lines else "no pairwise or pointwise section in these reports"
 
