@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "critic.commands.judge",
     "critic.commands.serve",
     "critic.commands.eval",
+    "critic.commands.winrate",
     "critic.commands.view",
     "critic.commands.prefs",
     "critic.commands.pairs",
