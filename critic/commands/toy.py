@@ -89,13 +89,17 @@ def run_make(args: argparse.Namespace) -> int:
 
 
 def run_model(args: argparse.Namespace) -> int:
+    from critic.commands.errors import CommandError
     from critic.models.tiny import TinySpec, make_tiny
 
-    spec = TinySpec(
-        family=args.family, seed=args.seed, hidden_size=args.hidden_size, num_layers=args.layers,
-        vision_hidden_size=args.vision_hidden_size, vision_layers=args.vision_layers,
-        image_size=args.image_size, patch_size=args.patch_size,
-    )
+    try:
+        spec = TinySpec(
+            family=args.family, seed=args.seed, hidden_size=args.hidden_size, num_layers=args.layers,
+            vision_hidden_size=args.vision_hidden_size, vision_layers=args.vision_layers,
+            image_size=args.image_size, patch_size=args.patch_size,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     out = make_tiny(args.out, spec)
     meta = json.loads((out / "config.json").read_text())
     print(f"wrote a tiny {args.family} model ({meta.get('architectures', ['?'])[0]}) to {out}")
@@ -103,11 +107,21 @@ def run_model(args: argparse.Namespace) -> int:
 
 
 def run_teacher(args: argparse.Namespace) -> int:
-    from critic.toy.chat_server import faults_from_args, serve_forever
+    from critic.commands.errors import CommandError
+    from critic.toy.chat_server import BindError, faults_from_args, serve_forever
     from critic.toy.oracle import oracle_answer
 
-    serve_forever(oracle_answer, args.host, args.port, faults_from_args(args), args.latency,
-                  api_key=args.api_key, models=args.model)
+    try:
+        faults = faults_from_args(args)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if args.latency < 0:
+        raise CommandError(f"--latency is seconds, at least 0, got {args.latency}")
+    try:
+        serve_forever(oracle_answer, args.host, args.port, faults, args.latency, api_key=args.api_key,
+                      models=args.model)
+    except BindError as exc:
+        raise CommandError(str(exc)) from None
     return 0
 
 

@@ -20,7 +20,7 @@ What the factory has to provide by hand, because no library ships it offline:
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -76,6 +76,41 @@ class TinySpec:
     patch_size: int = 8
     max_position_embeddings: int = 4096
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """What makes this spec unbuildable (an empty list when it builds).
+
+        >>> TinySpec(hidden_size=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: hidden_size must be a whole number of at least 1, got 0
+        >>> TinySpec(patch_size=64)
+        Traceback (most recent call last):
+        ...
+        ValueError: patch_size 64 is larger than image_size 32 (an image would have no patch)
+        """
+        if self.family not in FAMILIES:
+            return [f"family must be one of {', '.join(FAMILIES)}, got {self.family!r}"]
+        out = []
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name != "family" and (isinstance(v, bool) or not isinstance(v, int) or v < (f.name != "seed")):
+                out.append(f"{f.name} must be a whole number of at least {int(f.name != 'seed')}, got {v!r}")
+        if out:
+            return out
+        for size, heads in (("hidden_size", "num_heads"), ("num_heads", "num_kv_heads"),
+                            ("vision_hidden_size", "vision_heads")):
+            if getattr(self, size) % getattr(self, heads):
+                out.append(f"{size} {getattr(self, size)} is not a multiple of {heads} {getattr(self, heads)}")
+        if self.patch_size > self.image_size:
+            out.append(f"patch_size {self.patch_size} is larger than image_size {self.image_size} "
+                       "(an image would have no patch)")
+        return out
 
 
 def _corpus() -> list[str]:

@@ -10,6 +10,7 @@ One module per idea:
 ``source``         the ``toy`` source of data recipes
 ``oracle``         the oracle teacher: answers judge prompts about toy images like GPT-4o would
 ``chat_server``    a loopback OpenAI-compatible chat server with fault injection (oracle, tests, benchmarks)
+``chat_requests``  the shape, images and token usage of the chat requests that server answers
 ``policy``         a tiny policy that answers toy questions, for iterative DPO on a CPU
 ``quickstart``     the whole pipeline on the toy world, stage by stage, through the real commands
 =================  =============================================================================

@@ -11,6 +11,8 @@ HTTP/1.1 (keep-alive), one thread per connection (``ThreadingHTTPServer``), stan
   The reply is a regular ``chat.completion`` object; ``usage`` counts whitespace-separated words
   (prompt: all text parts + 85 per image; completion: the content).
 * ``GET /v1/models``: the served model names.
+* A request the server cannot read (not JSON, ``messages`` not a list of messages, a bad image) gets
+  400 with a JSON error naming the problem (:mod:`critic.toy.chat_requests`).
 * ``api_key`` set: a request without ``Authorization: Bearer <api_key>`` gets 401. ``models`` set: a
   request for another model gets 404 (``model_not_found``).
 
@@ -39,7 +41,8 @@ from typing import Any
 
 from PIL import Image
 
-from critic.media import MediaError, decode_data_url
+from critic.media import MediaError
+from critic.toy.chat_requests import request_images, request_problem, usage
 
 AnswerFn = Callable[[dict[str, Any], list[Image.Image]], str]
 OUTCOMES = ("ok", "429", "500", "slow", "malformed", "empty")
@@ -66,6 +69,8 @@ class FaultConfig:
         bad = [o for o in self.first if o not in OUTCOMES]
         if bad:
             raise ValueError(f"unknown outcomes {bad}; choose from {OUTCOMES}")
+        if not (self.retry_after >= 0 and self.slow_delay >= 0):
+            raise ValueError(f"retry_after and slow_delay are seconds, at least 0: {self.retry_after}, {self.slow_delay}")
 
     def _rates(self) -> list[tuple[str, float]]:
         return [
@@ -87,37 +92,6 @@ class ServerStats:
     in_flight: int = 0
     max_in_flight: int = 0
     models_listed: int = 0
-
-
-def _words(text: str) -> int:
-    return len(text.split())
-
-
-def _usage(body: dict[str, Any], content: str, n_images: int) -> dict[str, int]:
-    prompt = 0
-    for msg in body.get("messages") or []:
-        c = msg.get("content")
-        if isinstance(c, str):
-            prompt += _words(c)
-        elif isinstance(c, list):
-            prompt += sum(_words(p.get("text", "")) for p in c if isinstance(p, dict))
-    prompt += 85 * n_images
-    completion = _words(content)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def request_images(body: dict[str, Any]) -> list[Image.Image]:
-    """Decode every ``image_url`` part of a chat request body, in order (data URLs only)."""
-    images = []
-    for msg in body.get("messages") or []:
-        content = msg.get("content")
-        if not isinstance(content, list):
-            continue
-        for part in content:
-            if isinstance(part, dict) and part.get("type") == "image_url":
-                url = part.get("image_url", {})
-                images.append(decode_data_url(url.get("url", "") if isinstance(url, dict) else url))
-    return images
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -166,7 +140,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps({"object": "list", "data": data}).encode())
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True  # the body's end is unknown: this connection cannot carry another request
+            self.server.owner._count("400")
+            self._error(400, "bad request: Content-Length must be a whole number", "invalid_request_error")
+            return
         raw = self.rfile.read(length) if length else b""
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._error(404, f"no route {self.path}", "invalid_request_error")
@@ -176,6 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         try:
             body = json.loads(raw)
+            problem = request_problem(body)
+            if problem is not None:
+                raise ValueError(problem)
             images = request_images(body)
         except (ValueError, MediaError) as exc:
             owner._count("400")
@@ -233,12 +218,16 @@ class _Handler(BaseHTTPRequestHandler):
                     "logprobs": None,
                 }
             ],
-            "usage": _usage(body, content, len(images)),
+            "usage": usage(body, content, len(images)),
         }
         payload = json.dumps(reply).encode()
         if outcome == "malformed":
             payload = payload[: max(1, len(payload) // 2)]
         self._send(200, payload)
+
+
+class BindError(OSError):
+    """The server cannot listen where it was asked to (the message says where and why)."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -274,7 +263,10 @@ class ChatServer:
         self._lock = threading.Lock()
         self._rng = random.Random(self.faults.seed)
         self._drawn = 0
-        self._httpd = _Server((host, port), _Handler, bind_and_activate=True)
+        try:
+            self._httpd = _Server((host, port), _Handler, bind_and_activate=True)
+        except (OSError, OverflowError) as exc:  # the port is taken or out of range, the host is not ours
+            raise BindError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from exc
         self._httpd.owner = self
         self._thread: threading.Thread | None = None
 
