@@ -12,6 +12,7 @@ import sys
 
 from critic import __version__
 from critic.commands.errors import CommandError
+from critic.extras import EXTRAS, MissingExtra, extra_for, require
 
 # Order here is the order in `critic --help`.
 COMMAND_MODULES = [
@@ -24,11 +25,17 @@ COMMAND_MODULES = [
     "critic.commands.serve",
     "critic.commands.eval",
     "critic.commands.winrate",
+    "critic.commands.jury",
     "critic.commands.view",
     "critic.commands.prefs",
     "critic.commands.pairs",
     "critic.commands.dpo",
 ]
+
+#: Commands that need an optional extra as a whole, checked before they start. The others check where
+#: they need one (``--backend hf`` in ``judging/backends/make``), and a ModuleNotFoundError of an
+#: extra's library anywhere is reported with the extra to install (``critic.extras``).
+COMMAND_EXTRAS = {"quickstart": ("train",), "data": ("data",), "train": ("train",), "dpo": ("train", "dpo")}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,10 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        require(*COMMAND_EXTRAS.get(args.command, ()), what=f"critic {args.command}")
         rc = args.func(args)
         sys.stdout.flush()  # inside the try: a closed pipe is noticed here, not at interpreter exit
-    except CommandError as exc:
+    except (CommandError, MissingExtra) as exc:
         print(f"critic {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # an optional library imported deep inside a stage
+        extra = extra_for(exc.name)
+        if extra is None:
+            raise
+        top = str(exc.name).split(".")[0]
+        extra = next((e for e in COMMAND_EXTRAS.get(args.command, ()) if top in EXTRAS[e]), extra)
+        print(f"critic {args.command}: error: {MissingExtra(extra, f'critic {args.command}', [str(exc.name)])}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
