@@ -103,7 +103,7 @@ def judge_spec_from_args(args: argparse.Namespace, prefix: str = "") -> JudgeSpe
         if value is not None:
             values[name] = ([str(v) for v in value] if isinstance(value, list)
                             else str(value) if isinstance(value, PurePath) else value)
-    if values.get("backend", "hf") == "hf" and values.get("base_url"):
+    if values.get("backend") == "hf" and values.get("base_url"):
         raise CommandError(f"{flag('base_url', prefix)} is for {flag('backend', prefix)} openai")
     try:
         return JudgeSpec.model_validate(values)

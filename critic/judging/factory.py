@@ -37,7 +37,10 @@ def make_critic(spec: JudgeSpec, *, cache: JudgeCache | None = None, progress: b
 
         return RemoteCritic.from_spec(spec, progress=progress)  # type: ignore[return-value]
     if spec.backend == "hf":
+        from critic.judging.backends.make import check_local_model
         from critic.reward.meta import checkpoint_kind
+
+        check_local_model(spec.model)  # first: no extra, an API name or offline without the model fail at once
 
         if checkpoint_kind(spec.model) != "generative":  # a reward model: critic.json says scalar / critique_score
             from critic.reward.judge import RewardCritic

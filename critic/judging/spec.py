@@ -12,6 +12,8 @@ are generated from the same fields (:mod:`critic.commands.judge_options`).
 SamplingParams(max_new_tokens=512, temperature=0.7, top_p=1.0, seed=3)
 >>> JudgeSpec(model="ckpt/").sampling_params().seed is None  # greedy: nothing to seed
 True
+>>> JudgeSpec(model="m", base_url=["http://gpu1:8000/v1"]).backend  # a base URL means a server
+'openai'
 >>> JudgeSpec(model="ckpt/", batch_size=0)
 Traceback (most recent call last):
 ...
@@ -98,7 +100,8 @@ class JudgeSpec(SamplingOptions, ServerOptions, LocalOptions, ImageOptions):
     """Everything that makes a judge: build it with :func:`critic.judging.factory.make_critic`."""
 
     backend: BackendName = Field("hf", description="hf: local transformers checkpoint; openai: any "
-                                 "OpenAI-compatible server; remote: a critic serve server at --base-url")
+                                 "OpenAI-compatible server; remote: a critic serve server at --base-url "
+                                 "(default openai when a base URL is given, else hf)")
     model: str = Field(description="checkpoint folder / hub id (hf) or model name (openai)")
     template: str | None = Field(None, description="template name or .jinja path (default: the checkpoint's, "
                                  "else llava_critic_*)")
@@ -111,6 +114,9 @@ class JudgeSpec(SamplingOptions, ServerOptions, LocalOptions, ImageOptions):
     @model_validator(mode="before")
     @classmethod
     def _remote_model(cls, data: Any) -> Any:
+        # no backend named: a base URL means an OpenAI-compatible server (a local checkpoint has none)
+        if isinstance(data, dict) and data.get("backend") is None and data.get("base_url"):
+            data = {**data, "backend": "openai"}
         # a critic serve server knows its own model: backend remote needs no model name
         if isinstance(data, dict) and data.get("backend") == "remote" and not data.get("model"):
             return {**data, "model": "remote"}
