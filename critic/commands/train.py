@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return 0
     from critic.training.data import DataError
+    from critic.training.divergence import TrainingDiverged
     from critic.training.encode import EncodeError
     from critic.training.objectives import run_training
     from critic.training.reward_data import PairDataError
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         summary = run_training(cfg, resume=args.resume)  # by train.objective: generative, scalar, critique_score
-    except (DataError, EncodeError, TrainError, PairDataError, ImportError) as exc:
+    except (DataError, EncodeError, TrainError, TrainingDiverged, PairDataError, ImportError) as exc:
         raise CommandError(str(exc)) from exc
     import os
 

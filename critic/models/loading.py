@@ -9,9 +9,11 @@ video processor requires torchvision. Critics judge images, so where torchvision
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,22 @@ def load_processor(name_or_path: str | Path, *, trust_remote_code: bool = False,
             raise exc from None
 
 
+class ModelLoadError(OSError):
+    """A checkpoint whose files cannot be read (the message names the folder and what to check)."""
+
+
+@contextlib.contextmanager
+def reading_weights(name_or_path: str | Path) -> Iterator[None]:
+    """Turn safetensors' own error (a truncated or corrupt weights file) into :class:`ModelLoadError`."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except SafetensorError as exc:
+        raise ModelLoadError(f"{name_or_path}: cannot read the weights (is a .safetensors file truncated or "
+                             f"corrupt? copy or save the checkpoint again): {exc}") from None
+
+
 def load_model(
     name_or_path: str | Path,
     *,
@@ -85,13 +103,14 @@ def load_model(
     torch_dtype: Any = dtype
     if dtype not in (None, "auto"):
         torch_dtype = getattr(torch, dtype)
-    model = AutoModelForImageTextToText.from_pretrained(
-        name_or_path,
-        dtype=torch_dtype,
-        use_safetensors=True,
-        trust_remote_code=trust_remote_code,
-        **kwargs,
-    )
+    with reading_weights(name_or_path):
+        model = AutoModelForImageTextToText.from_pretrained(
+            name_or_path,
+            dtype=torch_dtype,
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+            **kwargs,
+        )
     if device:
         model.to(device)
     model.eval()

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from critic.typed_config import Schema, Section, TypedConfigError, dotted_keys
 
@@ -75,6 +75,10 @@ class ModelConfig(Section):
             bad = sorted(set(self.tiny) - known)
             if bad:
                 raise ValueError(f"model.tiny: unknown key(s) {bad}; known: {sorted(known)}")
+            try:
+                TinySpec(**self.tiny)
+            except ValueError as exc:
+                raise ValueError(f"model.tiny: {exc}") from None
         return self
 
 
@@ -95,6 +99,8 @@ class DataConfig(Section):
 
 class TrainSection(Section):
     """Optimisation, schedule, precision, distribution, checkpoints and logging."""
+
+    model_config = ConfigDict(**Section.model_config, allow_inf_nan=False)  # learning_rate: inf is no rate
 
     output_dir: str
     #: generative: LLaVA-Critic cross-entropy on rationale + verdict; scalar: Bradley–Terry reward model;

@@ -29,6 +29,7 @@ from critic.reward.model import RewardNet
 from critic.training.callbacks import ProgressCallback
 from critic.training.checkpoint import checkpoints, last_complete_checkpoint
 from critic.training.config import TrainConfig
+from critic.training.divergence import install_guard, refuse_nonfinite
 from critic.training.model_setup import prepare_model
 from critic.training.reward_data import PairCollator, PairData, load_pairs
 from critic.training.sampler import accumulation_steps
@@ -52,6 +53,7 @@ class RewardTrainer(Trainer):
         self.model_accepts_loss_kwargs = False  # Trainer averages over accumulation steps itself
         self.remove_callback(PrinterCallback)
         self.remove_callback(HFProgress)
+        install_guard(self)  # a NaN / inf loss or gradient stops the run at its step (issue 14.3)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         n = int(inputs.pop("n_pairs"))
@@ -78,6 +80,7 @@ class RewardTrainer(Trainer):
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         out = Path(output_dir or self.args.output_dir)
         net = self.accelerator.unwrap_model(self.model)
+        refuse_nonfinite(net, self.state.global_step)
         if self.args.should_save:
             net.save_pretrained(out)
             self.processing_class.save_pretrained(out)

@@ -38,6 +38,7 @@ from critic.training.checkpoint import (
 from critic.training.collate import STATS_KEY, Collator, RopeIndex, critic_loss
 from critic.training.config import TrainConfig
 from critic.training.data import TrainingData, index_training_file
+from critic.training.divergence import install_guard, refuse_nonfinite
 from critic.training.encode import SampleEncoder, eos_token_ids
 from critic.training.model_setup import prepare_model
 from critic.training.sampler import StepSampler, accumulation_steps
@@ -53,6 +54,7 @@ class CriticTrainer(Trainer):
     def __init__(self, *args: Any, step_sampler: StepSampler,
                  metadata: Callable[[CriticTrainer, int], dict[str, Any]], **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.divergence = install_guard(self)  # a NaN / inf loss or gradient stops the run at its step
         self.step_sampler = step_sampler
         self._metadata = metadata
         self._stats = torch.zeros(3, dtype=torch.float64)
@@ -98,7 +100,14 @@ class CriticTrainer(Trainer):
             return super()._load_from_checkpoint(resume_from_checkpoint, model)
         from transformers import AutoModelForImageTextToText
 
-        loaded = AutoModelForImageTextToText.from_pretrained(resume_from_checkpoint, dtype=model.dtype)
+        from critic.models.loading import ModelLoadError, reading_weights
+
+        try:
+            with reading_weights(resume_from_checkpoint):
+                loaded = AutoModelForImageTextToText.from_pretrained(resume_from_checkpoint, dtype=model.dtype)
+        except ModelLoadError as exc:
+            raise TrainError(f"--resume: {exc}; move that checkpoint folder aside to resume from the one "
+                             "before it") from None
         missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
         if missing or unexpected:
             raise TrainError(f"{resume_from_checkpoint}: weights do not match the model "
@@ -113,6 +122,7 @@ class CriticTrainer(Trainer):
         from critic.training.attention import NAME
 
         model = self.accelerator.unwrap_model(self.model)
+        refuse_nonfinite(model, self.state.global_step)
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         packed = getattr(base.config, "_attn_implementation", None) == NAME
         if packed:  # checkpoints load with plain sdpa
@@ -198,7 +208,12 @@ def build_trainer(cfg: TrainConfig) -> tuple[CriticTrainer, dict[str, Any]]:
         # ZeRO-3 builds the model inside deepspeed.zero.Init, which sizes its partitions from
         # deepspeed.comm; make it see the process group accelerate already set up.
         deepspeed.init_distributed()
-    model, processor, trained = prepare_model(cfg.model)
+    from critic.models.loading import ModelLoadError
+
+    try:
+        model, processor, trained = prepare_model(cfg.model)
+    except ModelLoadError as exc:
+        raise TrainError(f"model.name_or_path: {exc}") from None
     encoder = SampleEncoder(processor, eos_token_ids(processor, getattr(model, "generation_config", None)))
     refs, report = index_training_file(cfg.data.train, encoder, max_length=cfg.data.max_length,
                                        strict=cfg.data.strict)
@@ -248,6 +263,7 @@ def save_final(trainer: CriticTrainer, cfg: TrainConfig) -> Path:
         if trainer.is_deepspeed_enabled:
             raise TrainError("merging LoRA under DeepSpeed is not supported; set model.lora.merge_on_save: false")
         merged = model.merge_and_unload()
+        refuse_nonfinite(merged, trainer.state.global_step)
         if trainer.args.should_save:
             merged.save_pretrained(out)
             trainer.processing_class.save_pretrained(out)
@@ -256,6 +272,17 @@ def save_final(trainer: CriticTrainer, cfg: TrainConfig) -> Path:
     else:
         trainer.save_model(str(out))
     return out
+
+
+def check_writable(out: Path) -> None:
+    """Fail now, with the reason, if ``train.output_dir`` cannot be written (not after the first step)."""
+    probe = out / f".critic-write-test-{os.getpid()}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise TrainError(f"train.output_dir {out}: cannot write there ({exc.strerror or exc})") from None
 
 
 @dataclass
@@ -282,6 +309,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
 
     set_seed(cfg.train.seed)
     out = Path(cfg.train.output_dir)
+    check_writable(out)
     ckpt = last_complete_checkpoint(out) if resume else None
     if not resume and checkpoints(out):
         raise TrainError(f"{out} already holds checkpoints; pass --resume to continue that run, or choose "
