@@ -10,7 +10,8 @@
   parsed judgment (a tie is the target ½) by :func:`critic.evaluation.logistic.fit_logistic`.
   ``β`` is the change in log-odds of preferring A per standard deviation of the length difference;
   0 is no length bias. ``slope_ci`` is a percentile bootstrap over items (at most
-  ``MAX_FIT_RESAMPLES`` refits), ``slope_se`` the Wald standard error.
+  ``MAX_FIT_RESAMPLES`` refits), ``slope_se`` the Wald standard error. A ridge ``λ = 1``
+  (:data:`RIDGE`) keeps ``β`` finite when length separates the choices perfectly.
 
 **Length, pointwise.** ``slope`` of the least-squares fit ``x' = a + b·y + β·ℓ/sd(ℓ)`` (judge score
 on the gold scale ``x'``, gold score ``y``): score points per standard deviation of length at a
@@ -38,6 +39,9 @@ from critic.evaluation.bootstrap import Resampler, percentile_interval
 from critic.evaluation.logistic import fit_logistic
 
 MAX_FIT_RESAMPLES = 200
+#: ridge on the length fit: keeps β finite when length separates the choices perfectly (a judge that
+#: always takes the longer answer has no maximum-likelihood β); negligible at hundreds of judgments
+RIDGE = 1.0
 GOLD_CODE = {"A": 1.0, "B": 0.0, "tie": 0.5}
 
 
@@ -95,7 +99,7 @@ def pairwise_length_bias(rows: Sequence[PairRow], *, n_resamples: int = 1000, co
     n_items = max(r.item for r in rows) + 1
     rate = length_rate(rows)
     X, y, item, names = _design(rows)
-    fit = fit_logistic(X, y)
+    fit = fit_logistic(X, y, l2=RIDGE)
     out.update(longer_preferred_rate=rate, longer_preferred_rate_ci=None,
                n_judgments_gold_shorter_or_tie=sum(
                    r.len_a != r.len_b and r.y != 0.5 and r.gold != ("A" if r.len_a > r.len_b else "B") for r in rows),
@@ -109,7 +113,7 @@ def pairwise_length_bias(rows: Sequence[PairRow], *, n_resamples: int = 1000, co
             r_b = length_rate(rows, wi)
             rates.append(np.nan if r_b is None else r_b)
             if b < MAX_FIT_RESAMPLES and out["slope"] is not None:
-                slopes.append(float(fit_logistic(X, y, wi[item], x0=fit.coef).coef[-1]))
+                slopes.append(float(fit_logistic(X, y, wi[item], l2=RIDGE, x0=fit.coef).coef[-1]))
         out["longer_preferred_rate_ci"] = _ci(rates, confidence) if rate is not None else None
         out["slope_ci"] = _ci(slopes, confidence) if out["slope"] is not None else None
         out["slope_resamples"] = len(slopes)
