@@ -23,7 +23,7 @@ from typing import IO, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from critic.records import Item, item_type_for
+from critic.records import Item, collecting_unknown_keys, item_type_for, warn_unknown_keys
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -110,6 +110,8 @@ def _resolve_path(base: Path, p: str, dirs: dict[str, str]) -> str:
 
 
 def _resolve_images(data: dict[str, Any], base: Path, dirs: dict[str, str] | None = None) -> None:
+    if "images" not in data and isinstance(data.get("image"), (str, list)):
+        data["images"] = data.pop("image")  # `image` is read as `images` (critic.records)
     images = data.get("images")
     if isinstance(images, str):
         images = data["images"] = [images]
@@ -152,6 +154,7 @@ class JsonlReader(Generic[T]):
             raise RecordFileError(RecordError(name, 0, "(file)", exc.strerror or str(exc))) from exc
         base = path.parent.resolve()
         dirs: dict[str, str] = {}  # resolved image folders, for _resolve_images
+        unknown: set[str] = set()  # items' unknown keys, kept under meta: one warning for the file
         with fh:
             for lineno, line in enumerate(fh, start=1):
                 self.n_lines = lineno
@@ -173,12 +176,16 @@ class JsonlReader(Generic[T]):
                     _resolve_images(data, base, dirs)
                 cls = self.record_type if isinstance(self.record_type, type) else self.record_type(data)
                 try:
-                    yield cls.model_validate(data)
+                    with collecting_unknown_keys(unknown):
+                        record = cls.model_validate(data)
                 except ValidationError as exc:
                     errs = _validation_errors(name, lineno, exc)
                     if self.strict:
                         raise RecordFileError(errs[0]) from exc
                     self.errors.extend(errs)
+                    continue
+                yield record
+        warn_unknown_keys(name, unknown)
 
 
 def read_records(

@@ -21,6 +21,10 @@ label
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -40,20 +44,91 @@ class Record(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
+class UnknownKeysWarning(UserWarning):
+    """An item carried keys critic does not know; they were kept under ``meta``."""
+
+
+#: While :func:`collecting_unknown_keys` runs, unknown item keys are gathered here instead of warned about.
+_UNKNOWN: ContextVar[set[str] | None] = ContextVar("critic_unknown_item_keys", default=None)
+
+
+@contextmanager
+def collecting_unknown_keys(seen: set[str]) -> Iterator[set[str]]:
+    """Inside, the unknown keys of validated items are added to ``seen`` instead of warned about.
+
+    A reader collects a whole file's and calls :func:`warn_unknown_keys` once at its end.
+    """
+    token = _UNKNOWN.set(seen)
+    try:
+        yield seen
+    finally:
+        _UNKNOWN.reset(token)
+
+
+def warn_unknown_keys(where: str, seen: set[str]) -> None:
+    """The one warning for a file whose items carried unknown keys (none when ``seen`` is empty)."""
+    if seen:
+        warnings.warn(f"{where}: unknown key(s) {sorted(seen)} kept under `meta`", UnknownKeysWarning, stacklevel=3)
+
+
 class _ItemBase(Record):
+    """Fields every item has. Users' files are taken as they come: ``image`` (one picture or a list)
+    is read as ``images``, and keys critic does not know are kept under ``meta`` with one warning.
+
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     it = PointwiseItem.model_validate({"id": 1, "image": "a.png", "question": "?", "response": "r", "lang": "en"})
+    >>> it.images, it.meta, str(seen[0].message)
+    (['a.png'], {'lang': 'en'}, "PointwiseItem: unknown key(s) ['lang'] kept under `meta`")
+    """
+
     id: str = Field(min_length=1)
     images: list[str] = Field(default_factory=list)
     question: str
     reference: str | None = None
     group: str | None = None
     question_id: str | None = None
+    #: criteria and score descriptions to grade by (text; a prometheus-style dict is turned into text)
+    rubric: str | None = None
     meta: dict[str, Any] | None = None
+
+    @field_validator("rubric", mode="before")
+    @classmethod
+    def _rubric_as_text(cls, v: Any) -> Any:
+        from critic.rubrics import rubric_text
+
+        return rubric_text(v) if isinstance(v, dict) else v
 
     @field_validator("id", mode="before")
     @classmethod
     def _id_as_str(cls, v: Any) -> Any:
         # Benchmark files often carry integer ids; they are identifiers, not numbers.
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _users_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "image" in data and "image" not in cls.model_fields:
+            if "images" in data:
+                raise ValueError("give `images` or `image`, not both")
+            one = data.pop("image")
+            data["images"] = [] if one is None else one if isinstance(one, list) else [one]
+        if data.get("task") == getattr(cls, "task", None):
+            del data["task"]  # the item's own kind, written by some tools: nothing to keep
+        unknown = sorted(k for k in data if k not in cls.model_fields)
+        meta = data.get("meta")
+        if unknown and (meta is None or isinstance(meta, dict)):
+            data["meta"] = {**{k: data.pop(k) for k in unknown}, **(meta or {})}
+            collect = _UNKNOWN.get()
+            if collect is not None:
+                collect.update(unknown)
+            else:
+                warnings.warn(f"{cls.__name__}: unknown key(s) {unknown} kept under `meta`", UnknownKeysWarning,
+                              stacklevel=2)
+        return data
 
 
 class PointwiseItem(_ItemBase):
@@ -119,6 +194,8 @@ class _JudgmentBase(Record):
     template: str
     template_hash: str
     judge: str
+    #: the rubric the prompt showed (templates that take one, items that carry one)
+    rubric: str | None = None
     sampling: dict[str, Any] = Field(default_factory=dict)
     usage: Usage | None = None
     cached: bool = False
@@ -208,6 +285,22 @@ class TrainingSample(Record):
     @property
     def completion(self) -> str:
         return "".join(p.get("text", "") for p in self.messages[-1].content if p.get("type") == "text")
+
+
+def as_item(obj: Any, default_id: str | None = None, kind: type[Item] | None = None) -> Item:
+    """An item record as it is; a plain dict validated as the item its keys describe (``kind`` if given).
+
+    ``default_id`` fills a missing ``id`` (the Python API numbers items by position). The errors are
+    pydantic's, as for records built by hand.
+
+    >>> as_item({"question": "Which?", "response_a": "x", "response_b": "y"}, default_id="0").id
+    '0'
+    """
+    if not isinstance(obj, dict):
+        return obj
+    if default_id is not None and "id" not in obj:
+        obj = {"id": default_id, **obj}
+    return (kind or item_type_for(obj)).model_validate(obj)
 
 
 def item_type_for(data: dict[str, Any]) -> type[Item]:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from critic.commands.judge import load_critic
 from critic.commands.judge_options import add_judge_options
+from critic.commands.map_options import add_map_options
+from critic.commands.rubric_option import add_rubric_option, apply_rubric
 
 MAX_PRINTED_PROBLEMS = 10
 
@@ -59,6 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the judge's score scale; with --gold-scale, judge scores are mapped onto the gold scale for MAE")
     p.add_argument("--gold-scale", type=float, nargs=2, metavar=("LO", "HI"), help="the gold score scale")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed line")
+    add_map_options(p)
+    p.add_argument("--judgments-map", dest="judgments_map", action="append", default=None, metavar="FIELD=COLUMN",
+                   help="map a judgment field (id, winner, score, swapped, ...) to a column of --judgments "
+                        "(repeatable); only id and the verdict are needed, from any judge")
     p.add_argument("--judge-family", default=None, metavar="NAME",
                    help="the judge's model family: report its win rate for that family's answers vs gold's "
                         "(self-preference; a model is of the family when NAME is in its name)")
@@ -80,6 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--swap", choices=["none", "random", "both"], default=None,
                    help="pairwise position policy (default: the benchmark's, usually both)")
     _add_eval_options(b)
+    add_rubric_option(b)
     add_judge_options(b, prefix="judge-")
     b.set_defaults(func=run_eval_bench)
 
@@ -150,12 +157,14 @@ def run_eval(args: argparse.Namespace) -> int:
         raise CommandError(f"missing {', '.join(missing)} (or use --compare DIR ...)")
     if args.n_resamples < 1 or not 0 < args.confidence < 1:
         raise CommandError("--n-resamples must be ≥ 1 and --confidence in (0, 1)")
+    gold, judgments, problems = _mapped_inputs(args)
     try:
-        report = evaluate(args.gold, args.judgments, n_resamples=args.n_resamples, confidence=args.confidence,
+        report = evaluate(gold, judgments, n_resamples=args.n_resamples, confidence=args.confidence,
                           seed=args.bootstrap_seed, judge_scale=_scale(args.judge_scale),
                           gold_scale=_scale(args.gold_scale), strict=args.strict, judge_family=args.judge_family)
     except RecordFileError as exc:
         raise CommandError(str(exc)) from exc
+    _note_mapped(report, args, problems)
     _write_report(report, args.out, not args.no_plots)
     if report.pairwise is None and report.pointwise is None:
         inp = report.inputs
@@ -164,6 +173,38 @@ def run_eval(args: argparse.Namespace) -> int:
               "nothing was measured", file=sys.stderr)
         return 1
     return 0
+
+
+def _mapped_inputs(args: argparse.Namespace) -> tuple[object, object, dict[str, list]]:
+    """Gold and judgments as ``evaluate`` takes them: the paths, or mapped rows where a map or a non-JSONL file asks."""
+    from critic.commands.errors import CommandError
+    from critic.commands.map_options import column_map
+    from critic.evaluation.judgment_rows import GOLD_FIELDS, JUDGMENT_FIELDS, mapped_rows
+
+    gold_cols, label_map = column_map(args, items=False)
+    j_cols, _ = column_map(args, "judgments_map", items=False)
+    gold: object = args.gold
+    judgments: object = args.judgments
+    problems: dict[str, list] = {"gold": [], "judgments": []}
+    try:
+        if gold_cols or label_map or args.gold.suffix.lower() in (".json", ".csv"):
+            gold, problems["gold"] = mapped_rows(args.gold, gold_cols, label_map, fields=GOLD_FIELDS,
+                                                 label_field="label")
+        if j_cols or label_map or args.judgments.suffix.lower() in (".json", ".csv"):
+            judgments, problems["judgments"] = mapped_rows(args.judgments, j_cols, label_map, fields=JUDGMENT_FIELDS,
+                                                           label_field="winner")
+    except (OSError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    return gold, judgments, problems
+
+
+def _note_mapped(report, args: argparse.Namespace, problems: dict[str, list]) -> None:
+    inp = report.inputs
+    inp["gold"], inp["judgments"] = str(args.gold), str(args.judgments)
+    for key, name in (("gold", "gold_problems"), ("judgments", "judgment_problems")):
+        if problems[key]:
+            inp[name] = [str(e) for e in problems[key]][:20] + inp[name]
+            inp[f"n_{name}"] += len(problems[key])
 
 
 def _judge(args: argparse.Namespace, items: list, out: Path, swap: str) -> tuple[float, float] | None:
@@ -203,6 +244,7 @@ def run_eval_bench(args: argparse.Namespace) -> int:
     _print_problems(loaded.problems, f"rows skipped while loading {spec.name} (all in {args.out / 'load_problems.txt'})")
     if not loaded.items:
         raise CommandError(f"no usable items in {args.data}")
+    loaded.items = apply_rubric(args, loaded.items)
     items_path = args.out / "items.jsonl"
     write_records(items_path, loaded.items)
     print(f"{spec.name}: {len(loaded.items)} items from {loaded.n_rows} rows ({loaded.n_skipped} skipped) → {items_path}")

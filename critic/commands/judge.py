@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 from critic.commands.judge_options import add_judge_options, judge_spec_from_args
+from critic.commands.map_options import add_map_options
+from critic.commands.rubric_option import add_rubric_option, apply_rubric
 
 
 def load_critic(args: argparse.Namespace, prefix: str = ""):
@@ -29,40 +31,37 @@ def register(sub: argparse._SubParsersAction) -> None:
         "same --output skips what is already judged. Requests that failed go to OUTPUT.failed.jsonl and are "
         "retried by the next run.",
     )
-    p.add_argument("--input", required=True, type=Path, help="items JSONL (pointwise and/or pairwise)")
+    p.add_argument("--input", required=True, type=Path,
+                   help="items (pointwise and/or pairwise): JSONL, JSON, CSV, parquet or a `datasets` folder")
     p.add_argument("--output", required=True, type=Path, help="judgments JSONL (appended to; resumable)")
     p.add_argument("--swap", choices=["none", "random", "both"], default="none",
                    help="pairwise position policy (default none; 'both' judges each pair in both orders)")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed input line")
     p.add_argument("--allow-failures", action="store_true",
                    help="exit 0 even when some inputs were skipped or some judgments failed (default: exit 1)")
+    add_map_options(p)
+    add_rubric_option(p)
     add_judge_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from critic.commands.errors import CommandError
-    from critic.jsonl import JsonlReader, RecordFileError
+    from critic.commands.map_options import is_datasets_folder, read_input
     from critic.judging.run_files import OutputBusyError, output_lock
     from critic.judging.summary import JudgeSummary
-    from critic.records import CandidateSet, item_type_for
+    from critic.records import CandidateSet
 
     t0 = time.perf_counter()
     if args.output.resolve() == args.input.resolve():
         raise CommandError(f"--output {args.output} is the --input file; judgments need a file of their own")
     if args.output.is_dir():
         raise CommandError(f"--output {args.output} is a folder; give a file for the judgments (it is appended to)")
-    if args.input.is_dir():
-        raise CommandError(f"--input {args.input} is a folder; give the items JSONL file")
-    reader = JsonlReader(args.input, item_type_for, strict=args.strict)
-    items, lines = [], []
-    try:
-        for it in reader:
-            items.append(it)
-            lines.append(reader.n_lines)
-    except RecordFileError as exc:
-        raise CommandError(str(exc)) from exc
-    errors = reader.errors
+    if args.input.is_dir() and not is_datasets_folder(args.input):
+        raise CommandError(f"--input {args.input} is a folder; give the items file (or a `datasets` folder)")
+    got = read_input(args, args.input, strict=args.strict)  # JSONL, JSON, CSV, parquet, datasets; --map
+    items, lines = apply_rubric(args, [it for it, _ in got.items]), [line for _, line in got.items]
+    errors = got.errors
     if not items and not errors:
         raise CommandError(f"{args.input}: no items (the file is empty)")
     summary = JudgeSummary()

@@ -15,6 +15,7 @@ from typing import Any
 
 from critic.commands.judge import load_critic
 from critic.commands.judge_options import add_judge_options
+from critic.commands.map_options import add_map_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,18 +56,16 @@ def _common(p: argparse.ArgumentParser, input_help: str, out_help: str) -> None:
     p.add_argument("--input", required=True, type=Path, help=input_help)
     p.add_argument("--out", required=True, type=Path, help=out_help)
     p.add_argument("--strict", action="store_true", help="stop at the first malformed input line")
+    add_map_options(p)
     add_judge_options(p, prefix="judge-")
 
 
 def _read_kind(args: argparse.Namespace, summary: Any, kind: type, wrong: str, dup: str) -> list:
     """The records of ``kind`` in ``args.input``, first of each id; every other line is a reported skip."""
-    from critic.commands.errors import CommandError
-    from critic.jsonl import RecordFileError, read_items
+    from critic.commands.map_options import read_input
 
-    try:
-        items, errors = read_items(args.input, strict=args.strict)
-    except RecordFileError as exc:
-        raise CommandError(str(exc)) from exc
+    got = read_input(args, args.input, strict=args.strict)  # JSONL, JSON, CSV, parquet, datasets; --map
+    items, errors = [it for it, _ in got.items], got.errors
     for e in errors:
         summary.skip(str(e))
     out, seen = [], set()

@@ -49,7 +49,10 @@ NOTES = [
 
 
 def _pick(data: dict[str, Any]) -> type[Judgment]:
-    return PairwiseJudgment if data.get("task") == "pairwise" or "winner" in data else PointwiseJudgment
+    # any judge's verdicts: provenance optional, unknown keys ignored (critic.evaluation.judgment_rows)
+    from critic.evaluation.judgment_rows import pick_judgment
+
+    return pick_judgment(data)
 
 
 def read_judgments(source: str | Path | Iterable[Any], *, strict: bool = False) -> tuple[list[Judgment], list[RecordError]]:

@@ -25,7 +25,7 @@ from critic.judging.backends.cache import JudgeCache
 from critic.judging.pair_order import Comparison, make_comparison, orders, swap_verdict
 from critic.judging.templates import Template, load_template
 from critic.media import DEFAULT_MAX_IMAGE_PIXELS
-from critic.records import PairwiseItem, PairwiseJudgment, PointwiseItem, PointwiseJudgment, Usage
+from critic.records import PairwiseItem, PairwiseJudgment, PointwiseItem, PointwiseJudgment, Usage, as_item
 from critic.secrets import redact_url
 
 #: Templates a critic uses when neither the caller nor the checkpoint names one.
@@ -183,6 +183,8 @@ class Critic:
             id=task.item.id, template=template.name, template_hash=template.hash, judge=self.backend.judge_id,
             sampling=self.sampling.to_dict(),
         )
+        if task.item.rubric and template.takes_rubric:
+            common["rubric"] = task.item.rubric
         if result is None or not result.ok:
             err = task.error or (result.error if result else "no result") or "empty output"
             # errors reach .failed.jsonl, stats.json and summaries: a base URL's key must not (issue 14.15)
@@ -229,6 +231,7 @@ class Critic:
         tmpl: dict[str, Template] = {}
         tasks: list[tuple[int, Task]] = []
         for n, item in enumerate(items):
+            item = as_item(item, default_id=str(n))  # a plain dict is validated like a record
             if item.task not in tmpl:
                 if override is not None and override.task != item.task:
                     raise ValueError(f"template {override.name!r} is {override.task}; item {item.id!r} is {item.task}")
@@ -256,8 +259,9 @@ class Critic:
 
     @staticmethod
     def _as_batch(items, cls, pil_images):
-        single = isinstance(items, cls)
+        single = isinstance(items, (cls, dict))
         batch = [items] if single else list(items)
+        batch = [as_item(it, default_id=str(n), kind=cls) for n, it in enumerate(batch)]  # plain dicts too
         imgs = [pil_images] if (single and pil_images is not None) else pil_images
         return single, batch, imgs
 

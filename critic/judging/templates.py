@@ -143,6 +143,11 @@ class Template:
         return self.spec.kind
 
     @property
+    def takes_rubric(self) -> bool:
+        """The template shows a rubric: a default in its header, or the variable in its text."""
+        return "rubric" in self.variables or re.search(r"[{%][^}%]*\brubric\b", self.source) is not None
+
+    @property
     def has_system(self) -> bool:
         return self._jinja is not None and "system" in self._jinja.blocks
 
@@ -201,7 +206,7 @@ class Template:
             if swapped:
                 raise TemplateError(f"{self._where()}: swapped=True only applies to pairwise items")
             values["response"] = item.response
-        values["rubric"] = rubric if rubric is not None else self.variables.get("rubric")
+        values["rubric"] = rubric if rubric is not None else getattr(item, "rubric", None) or self.variables.get("rubric")
         if self.needs_reference and not (item.reference and item.reference.strip()):
             raise TemplateError(f"{self._where()}: needs a reference answer but item {item.id!r} has none")
         n = len(item.images)
