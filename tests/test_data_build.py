@@ -300,9 +300,18 @@ def test_recipe_errors_name_file_line_and_key(tmp_path, capsys):
 
 
 def test_shipped_recipes_are_valid():
-    from critic.data.recipe import load_recipe
+    from critic.data.recipe import RecipeError, load_recipe
+    from critic.pairs.recipe import load_pairs_recipe
 
-    names = {p.stem: load_recipe(p) for p in sorted((ROOT / "data_recipes").glob("*.yaml"))}
+    names, pairs = {}, {}
+    for p in sorted((ROOT / "data_recipes").glob("*.yaml")):  # data-build recipes, and pairs-build ones
+        if "policy" in yaml.safe_load(p.read_text()):
+            pairs[p.stem] = load_pairs_recipe(p)
+            with pytest.raises(RecipeError, match="critic pairs build"):
+                load_recipe(p)
+        else:
+            names[p.stem] = load_recipe(p)
+    assert "toy_mmpr" in pairs
     assert {"toy", "llava_critic_113k"} <= set(names)
     toy = names["toy"]
     assert {s.kind for s in toy.sources} == {"toy"} and toy.uses_teacher

@@ -324,6 +324,9 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping")
+    if "policy" in data and "templates" not in data:
+        raise RecipeError(f"{path}: this is a preference-pairs recipe (it names a policy): run it with "
+                          f"`critic pairs build {path} --out DIR`, not `critic data build`")
     try:
         return Recipe.model_validate(data, context={"recipe": str(path)})
     except ValidationError as exc:
