@@ -140,3 +140,11 @@ def test_hf_backend_hint_text(tmp_path, monkeypatch):
 def test_python_dash_m_critic():
     proc = subprocess.run([sys.executable, "-m", "critic", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "usage: critic" in proc.stdout
+
+
+def test_dpo_rounds_report_to_trackers(tmp_path):
+    from critic.dpo.config import DPOSection
+    from critic.dpo.trainer import dpo_args
+
+    assert dpo_args(DPOSection(), tmp_path, seed=0, use_cpu=True).report_to in ([], "none", ["none"])
+    assert dpo_args(DPOSection(report_to=["tensorboard"]), tmp_path, seed=0, use_cpu=True).report_to == ["tensorboard"]

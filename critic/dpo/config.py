@@ -92,6 +92,9 @@ class DPOSection(Section):
     gradient_checkpointing: bool = False
     logging_steps: int = Field(10, ge=1)
     save_steps: int = Field(500, ge=1)
+    #: trackers each round reports to, as TrainingArguments' report_to (tensorboard, wandb, mlflow, ...); logs
+    #: go under the round's trainer folder
+    report_to: list[str] = Field(default_factory=list)
     drs: DRSSection = Field(default_factory=DRSSection)
     extra: dict[str, Any] = Field(default_factory=dict)
 

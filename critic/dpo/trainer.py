@@ -79,7 +79,7 @@ def dpo_args(cfg: Any, output_dir: Path, *, seed: int, use_cpu: bool | None = No
         loss_type=list(cfg.loss_type), loss_weights=cfg.loss_weights, max_length=cfg.max_length,
         lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_ratio, bf16=bf16,  # a float < 1 is a ratio
         gradient_checkpointing=cfg.gradient_checkpointing, logging_steps=cfg.logging_steps, save_steps=cfg.save_steps,
-        save_strategy="steps", save_total_limit=1, report_to=[], seed=seed, use_cpu=not cuda, disable_tqdm=True,
+        save_strategy="steps", save_total_limit=1, report_to=list(cfg.report_to), seed=seed, use_cpu=not cuda, disable_tqdm=True,
         dataloader_num_workers=0,
     )
     kwargs.update(cfg.extra)
