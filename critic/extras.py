@@ -24,11 +24,12 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "dpo": ("trl", "peft"),
     "lora": ("peft",),
     "deepspeed": ("deepspeed",),
+    "video": ("av",),
 }
 #: module -> the smallest extra that installs it (for a ModuleNotFoundError raised deep inside a stage).
 _OWNER = {"torch": "hf", "transformers": "hf", "tokenizers": "hf", "safetensors": "hf", "huggingface_hub": "hf",
           "datasets": "data", "pyarrow": "data", "accelerate": "train", "trl": "dpo", "peft": "lora",
-          "deepspeed": "deepspeed"}
+          "deepspeed": "deepspeed", "av": "video"}
 
 
 class MissingExtra(ImportError):

@@ -122,6 +122,9 @@ def _resolve_images(data: dict[str, Any], base: Path, dirs: dict[str, str] | Non
             str(p) if not isinstance(p, str) or os.path.isabs(p) or p.startswith("data:")
             else _resolve_path(base, p, dirs) for p in images
         ]
+    video = data.get("video")
+    if isinstance(video, str) and video and not os.path.isabs(video):  # a clip is found like an image
+        data["video"] = _resolve_path(base, video, {} if dirs is None else dirs)
 
 
 @dataclass
@@ -215,6 +218,12 @@ def relativize_images(data: dict[str, Any], out_dir: Path) -> dict[str, Any]:
             except ValueError:
                 rel.append(p)
         data = {**data, "images": rel}
+    video = data.get("video")
+    if isinstance(video, str) and video:
+        try:
+            data = {**data, "video": Path(video).resolve().relative_to(out_dir.resolve()).as_posix()}
+        except ValueError:
+            pass
     return data
 
 

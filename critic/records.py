@@ -90,6 +90,10 @@ class _ItemBase(Record):
     question_id: str | None = None
     #: criteria and score descriptions to grade by (text; a prometheus-style dict is turned into text)
     rubric: str | None = None
+    #: a clip (a video file or a folder of frames), sampled by ``num_frames`` / ``fps`` (:mod:`critic.video`)
+    video: str | None = None
+    num_frames: int | None = Field(default=None, ge=1)
+    fps: float | None = Field(default=None, gt=0)
     meta: dict[str, Any] | None = None
 
     @field_validator("rubric", mode="before")

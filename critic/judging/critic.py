@@ -44,6 +44,7 @@ class Task:
     swapped: bool
     request: GenRequest | None
     error: str | None = None
+    sample: int = 0  # which of the --n-samples samples (0 is the one a single-sample run makes)
 
 
 def checkpoint_templates(path: str | Path) -> dict[str, str]:
@@ -74,11 +75,26 @@ class Critic:
         template_dirs: Sequence[str | Path] = (),
         max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
         image_root: str | Path | None = None,
+        verdict_probs: bool = False,
+        n_samples: int = 1,
     ):
+        from dataclasses import replace
+
+        from critic.judging.confidence import TOP_LOGPROBS, ProbAttacher, is_local
+
         self.backend = backend
         self.max_image_pixels = max_image_pixels  # larger images are a per-item error, never decoded
         self.image_root = image_root  # image paths outside this folder are a per-item error, never read
         self.sampling = sampling or SamplingParams()
+        # --verdict-probs: a server is asked for logprobs (a local checkpoint is teacher-forced instead)
+        self.verdict_probs = verdict_probs
+        self._probs = ProbAttacher(backend) if verdict_probs else None
+        if verdict_probs and not is_local(backend):
+            self.sampling = replace(self.sampling, top_logprobs=TOP_LOGPROBS)
+        if n_samples < 1 or (n_samples > 1 and self.sampling.temperature <= 0):
+            raise ValueError(f"n_samples={n_samples}: self-consistency needs n_samples >= 1 and, above 1, "
+                             "a temperature above 0 (greedy samples are all the same)")
+        self.n_samples = n_samples
         self.seed = seed
         self.progress = progress
         self.template_dirs = list(template_dirs)
@@ -152,8 +168,15 @@ class Critic:
         return t
 
     # -- building requests -----------------------------------------------------------------
+    def sampling_for(self, sample: int) -> SamplingParams:
+        """Sample ``k``'s sampling: the critic's own for 0, the seed moved on by ``k`` after it."""
+        from dataclasses import replace
+
+        seed = self.sampling.seed
+        return self.sampling if sample == 0 or seed is None else replace(self.sampling, seed=seed + sample)
+
     def _task(self, item: PointwiseItem | PairwiseItem, template: Template, swapped: bool,
-              pil_images: Sequence[Image.Image] | None = None) -> Task:
+              pil_images: Sequence[Image.Image] | None = None, sample: int = 0) -> Task:
         from critic.media import LazyImages, MediaError, image_hash
 
         if pil_images is not None and len(pil_images) != len(item.images):
@@ -173,10 +196,21 @@ class Critic:
         except ValueError as exc:  # TemplateError and friends: a field the template needs is missing
             return Task(item, swapped, None, error=f"template: {exc}")
         messages = prompt.messages()
+        media, extra = lazy, {}
+        if item.video:  # a clip: its frames first (critic.judging.video_inputs); image-only keys unchanged
+            from critic.judging.video_inputs import video_inputs
+
+            try:
+                v = video_inputs(item, messages, lazy, hashes)
+            except (MediaError, OSError) as exc:
+                return Task(item, swapped, None, error=f"input: {exc}")
+            messages, media, hashes, extra = v.messages, v.media, v.hashes, {"video": v.key}
         key = JudgeCache.key(judge=self.backend.judge_id, template=template.hash, messages=messages,
-                             images=hashes, sampling=self.sampling.to_dict(), **backend_cache_settings(self.backend))
-        return Task(item, swapped, GenRequest(messages=messages, images=lazy, image_hashes=hashes,  # type: ignore[arg-type]
-                                              key=key))
+                             images=hashes, sampling=self.sampling_for(sample).to_dict(),
+                             **backend_cache_settings(self.backend), **extra,
+                             **({"sample": sample} if sample else {}))  # sample 0 keeps a one-sample run's key
+        return Task(item, swapped, GenRequest(messages=messages, images=media, image_hashes=hashes,  # type: ignore[arg-type]
+                                              key=key), sample=sample)
 
     def _judgment(self, task: Task, template: Template, result: GenResult | None) -> Judgment:
         common: dict[str, Any] = dict(
@@ -241,19 +275,19 @@ class Critic:
                 if (item.id, flag) in skip:
                     continue
                 imgs = pil_images[n] if pil_images is not None else None
-                tasks.append((n, self._task(item, tmpl[item.task], flag, imgs)))
-        runnable = [k for k, (_, t) in enumerate(tasks) if t.request is not None]
+                first = self._task(item, tmpl[item.task], flag, imgs)
+                tasks.append((n, first))
+                if first.request is not None:  # one error stands for all samples of a bad item
+                    tasks += [(n, self._task(item, tmpl[item.task], flag, imgs, k)) for k in range(1, self.n_samples)]
         bar = _progress(len(tasks), desc, self.progress)
+        from critic.judging.sampled_run import run_tasks
+
         try:
             for n, t in tasks:
                 if t.request is None:
                     bar.update(1)
                     yield n, self._judgment(t, tmpl[t.item.task], None)
-            requests = [tasks[k][1].request for k in runnable]
-            for j, res in self.backend.stream(requests, self.sampling):  # type: ignore[arg-type]
-                n, t = tasks[runnable[j]]
-                bar.update(1)
-                yield n, self._judgment(t, tmpl[t.item.task], res)
+            yield from run_tasks(self, [(n, t) for n, t in tasks if t.request is not None], tmpl, bar)
         finally:
             bar.close()
 
