@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     make.add_argument("--out", type=Path, required=True, help="output folder")
     make.add_argument("--image-size", type=int, default=32, help="image side in pixels (default 32)")
     make.add_argument("--kinds", default=None,
-                      help="comma-separated question kinds (colour,shape,count,position); default all")
+                      help="comma-separated question kinds (colour,shape,count,position; motion: a clip where a shape "
+                      "moves, never by default); default the four image kinds")
     make.add_argument("--k", type=int, default=5, help="candidates per set for --task candidates")
     make.add_argument("--one-claim", action="store_true",
                       help="responses state only the answer (no second claim): the easiest task, for tiny critics")
@@ -74,14 +75,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_make(args: argparse.Namespace) -> int:
     from critic.commands.errors import CommandError
-    from critic.toy.world import DEFAULT_KINDS, make_toy
+    from critic.toy.world import ALL_KINDS, DEFAULT_KINDS, make_toy
 
     if args.n <= 0:
         raise CommandError("--n must be positive")
     kinds = tuple(k.strip() for k in args.kinds.split(",")) if args.kinds else tuple(DEFAULT_KINDS)
-    unknown = [k for k in kinds if k not in DEFAULT_KINDS]
+    unknown = [k for k in kinds if k not in ALL_KINDS]
     if unknown:
-        raise CommandError(f"unknown --kinds {unknown}; choose from {', '.join(DEFAULT_KINDS)}")
+        raise CommandError(f"unknown --kinds {unknown}; choose from {', '.join(ALL_KINDS)}")
     stats = make_toy(args.out, n=args.n, seed=args.seed, task=args.task, image_size=args.image_size,
                      kinds=kinds, k=args.k, extra_claims=not args.one_claim)
     print(f"wrote {stats.n_items} {args.task} items and {stats.n_images} images to {args.out}")

@@ -217,13 +217,20 @@ def _grades(fields: PromptFields, images: Sequence[Image.Image], style: str) -> 
     try:
         q = parse_question(fields.question)
     except ValueError:
-        return None
+        from critic.toy.motion import oracle_motion  # a clip's frames: the answer is in the motion
+
+        return oracle_motion(fields.question, responses_of(fields), images, fields.task or "pointwise")
     scene = analyse_image(images[0])
     responses = [fields.response] if fields.task == "pointwise" else [fields.response_a, fields.response_b]
     grades = [grade_response(scene, fields.question, r or "") for r in responses]
     if style in toy_rationale.STYLES:
         return grades, toy_rationale.rationale(style, q, grades[0].truth, [r or "" for r in responses])
     return grades, item_rationale(scene, fields.question, grades, fields.task or "pointwise")
+
+
+def responses_of(fields: PromptFields) -> list[str]:
+    """The response(s) a prompt shows, in order."""
+    return [fields.response or ""] if fields.task == "pointwise" else [fields.response_a or "", fields.response_b or ""]
 
 
 def _rename(rationale: str, names: tuple[str, str]) -> str:

@@ -63,10 +63,12 @@ from critic.toy.scene import (
     place_objects,
 )
 
-__all__ = ["DEFAULT_KINDS", "KINDS", "SCORES", "Question", "Scene", "ToyGrade", "ToyStats", "analyse_image",
+__all__ = ["ALL_KINDS", "DEFAULT_KINDS", "KINDS", "SCORES", "Question", "Scene", "ToyGrade", "ToyStats", "analyse_image",
            "answer_question", "generate_items", "grade_response", "make_toy", "parse_question"]
 
 DEFAULT_KINDS: tuple[str, ...] = KINDS
+#: every kind, with ``motion`` (a clip, :mod:`critic.toy.motion`): asked for by name, never by default
+ALL_KINDS: tuple[str, ...] = (*KINDS, "motion")
 COUNTS = ("1", "2", "3")
 PAIRS_PER_QUESTION = 2
 # per task: probability of an off-topic response, of a true main answer, of a true extra claim
@@ -255,8 +257,8 @@ def generate_items(n: int, seed: int, task: Literal["pointwise", "pairwise", "ca
     """
     if task not in _MIX:
         raise ValueError(f"unknown task {task!r}")
-    if not kinds or any(kd not in KINDS for kd in kinds):
-        raise ValueError(f"kinds must be a non-empty subset of {KINDS}, got {list(kinds)}")
+    if not kinds or any(kd not in ALL_KINDS for kd in kinds):
+        raise ValueError(f"kinds must be a non-empty subset of {ALL_KINDS}, got {list(kinds)}")
     if k < 1:
         raise ValueError("k must be >= 1")
     per_q = PAIRS_PER_QUESTION if task == "pairwise" else 1
@@ -265,6 +267,14 @@ def generate_items(n: int, seed: int, task: Literal["pointwise", "pairwise", "ca
     for qi in range((n + per_q - 1) // per_q):
         rng = random.Random(f"{seed}:{qi}")
         kind = kinds[qi % len(kinds)]
+        if kind == "motion":  # a clip: its items carry `video`, and the frames come with them
+            from critic.toy.motion import motion_items
+
+            got = motion_items(rng, seed=seed, qi=qi, task=task, count=min(per_q, n - made), mix=_MIX[task],
+                               keep_tie=keep_tie, extra_claims=extra_claims, k=k, image_size=image_size)
+            made += len(got)
+            yield from got
+            continue
         s = _setup(rng, kind)
         image, name, qid = draw_scene(s.scene, image_size), f"images/{qi:05d}.png", f"toy{seed}-q{qi:05d}"
         base = {"group": kind, "question_id": qid, "images": [name], "question": s.q.text}
@@ -314,6 +324,15 @@ def make_toy(out_dir: Path, *, n: int, seed: int, task: Literal["pointwise", "pa
     with JsonlWriter(out_dir / "items.jsonl", relative_to=out_dir) as writer:
         for item, images in generate_items(n, seed, task, image_size=image_size, kinds=kinds, k=k,
                                            extra_claims=extra_claims):
+            if item.video:  # a motion clip: `images` are its frames
+                from critic.toy.motion import save_gif
+
+                if item.video not in written:
+                    (out_dir / "videos").mkdir(exist_ok=True)
+                    save_gif(images, out_dir / item.video)
+                    written.add(item.video)
+                item.video = str((out_dir / item.video).resolve())
+                images = []
             paths = []
             for name, image in zip(item.images, images):
                 path = out_dir / name
