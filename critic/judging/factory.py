@@ -53,4 +53,5 @@ def make_critic(spec: JudgeSpec, *, cache: JudgeCache | None = None, progress: b
     templates = checkpoint_templates(spec.model) if spec.backend == "hf" else {}
     return Critic(backend, template=spec.template, templates=dict(templates), sampling=spec.sampling_params(),
                   seed=spec.seed, progress=progress, template_dirs=spec.template_dirs,
-                  max_image_pixels=spec.max_image_pixels, image_root=spec.image_root)
+                  max_image_pixels=spec.max_image_pixels, image_root=spec.image_root,
+                  verdict_probs=spec.verdict_probs, n_samples=spec.n_samples)

@@ -110,6 +110,11 @@ class JudgeSpec(SamplingOptions, ServerOptions, LocalOptions, ImageOptions):
     cache: str | None = Field(None, description="SQLite judge cache (default $CRITIC_CACHE_DIR/judge.sqlite when "
                               "the variable is set and not empty, else ~/.cache/critic/judge.sqlite)")
     no_cache: bool = Field(False, description="do not read or write the judge cache")
+    verdict_probs: bool = Field(False, description="after the rationale, record P(each verdict the template "
+                                "allows) and, for scores, the expected score (a local checkpoint: one extra "
+                                "forward per batch; a server: its logprobs, where it returns them)")
+    n_samples: int = Field(1, ge=1, description="self-consistency: sample this many rationales per item and order "
+                           "(needs --temperature above 0); the verdict is their majority (mean score)")
 
     @model_validator(mode="before")
     @classmethod

@@ -43,6 +43,7 @@ from PIL import Image
 
 from critic.media import MediaError
 from critic.toy.chat_requests import request_images, request_problem, usage
+from critic.toy.toy_logprobs import toy_logprobs
 
 AnswerFn = Callable[[dict[str, Any], list[Image.Image]], str]
 OUTCOMES = ("ok", "429", "500", "slow", "malformed", "empty")
@@ -215,7 +216,8 @@ class _Handler(BaseHTTPRequestHandler):
                     "index": 0,
                     "message": {"role": "assistant", "content": content},
                     "finish_reason": "stop",
-                    "logprobs": None,
+                    "logprobs": toy_logprobs(content, int(body.get("top_logprobs") or 0))
+                    if body.get("logprobs") else None,  # asked for (--verdict-probs): critic.toy.toy_logprobs
                 }
             ],
             "usage": usage(body, content, len(images)),

@@ -191,7 +191,10 @@ class JudgeCache:
             return None
         text, pt, ct, cost, created, info = row
         result = GenResult(text=text, prompt_tokens=pt, completion_tokens=ct, cost=cost, cached=True)
-        return CacheEntry(key=key, result=result, created=created, info=json.loads(info) if info else None)
+        meta = json.loads(info) if info else None
+        if isinstance(meta, dict) and isinstance(meta.get("logprobs"), list):  # stored with --verdict-probs
+            result.logprobs = meta["logprobs"]
+        return CacheEntry(key=key, result=result, created=created, info=meta)
 
     def put(self, key: str, result: GenResult, *, info: dict[str, Any] | None = None) -> None:
         """Store a successful ``result`` under ``key`` (replacing any previous one) and commit.

@@ -90,7 +90,10 @@ class CachedBackend:
             i = send[j]
             if result.ok and keys[i]:
                 try:
-                    self.cache.put(keys[i], result, info={"judge": self.inner.judge_id})
+                    info: dict[str, Any] = {"judge": self.inner.judge_id}
+                    if result.logprobs is not None:  # --verdict-probs: a hit must give them back
+                        info["logprobs"] = result.logprobs
+                    self.cache.put(keys[i], result, info=info)
                 except sqlite3.Error as exc:  # a cache problem must not lose the result
                     log.warning("cache put failed for request %d: %s", i, exc)
             yield i, result

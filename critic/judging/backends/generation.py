@@ -21,12 +21,19 @@ class SamplingParams:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    #: ask the server for this many alternatives per generated token (``--verdict-probs`` on an
+    #: OpenAI-compatible server); None asks for no logprobs at all
+    top_logprobs: int | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         # What ``dataclasses.asdict(self)`` gives (same keys, same order), written out: it is called
         # twice per judgment and ``asdict`` is slow. Goes into cache keys: keep in step with the fields.
-        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_p": self.top_p,
-                "seed": self.seed}
+        # ``top_logprobs`` only when set, so the keys of runs without it are unchanged.
+        out = {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_p": self.top_p,
+               "seed": self.seed}
+        if self.top_logprobs is not None:
+            out["top_logprobs"] = self.top_logprobs
+        return out
 
 
 @dataclass
@@ -54,6 +61,9 @@ class GenResult:
     cost: float | None = None
     error: str | None = None
     cached: bool = False
+    #: per generated token ``{"token", "logprob", "top": {token: logprob}}`` when the server returned
+    #: logprobs (asked for with ``SamplingParams.top_logprobs``); None otherwise
+    logprobs: list[dict[str, Any]] | None = None
 
     @property
     def ok(self) -> bool:

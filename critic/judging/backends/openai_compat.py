@@ -56,6 +56,7 @@ from critic.judging.backends.base import BackendFatalError, GenRequest, GenResul
 from critic.judging.backends.cache import JudgeCache
 from critic.judging.backends.chat_messages import ImageUrlMemo, to_chat_messages
 from critic.judging.backends.openai_errors import Fatal, Streak, fatal_message, status_error
+from critic.judging.backends.token_logprobs import read_logprobs
 from critic.media import ImageFormat, MediaError, image_hash, to_data_url
 from critic.secrets import redact, redact_url
 
@@ -180,6 +181,8 @@ class OpenAIBackend:
         }
         if sampling.seed is not None:
             kw["seed"] = sampling.seed
+        if sampling.top_logprobs is not None:  # --verdict-probs: only then, so other requests are unchanged
+            kw.update(logprobs=True, top_logprobs=sampling.top_logprobs)
         return kw
 
     def cache_settings(self) -> dict[str, Any]:
@@ -372,7 +375,8 @@ class OpenAIBackend:
                 return None, f"empty content (finish_reason={finish})", False
             return None, "empty content", True
         return (
-            GenResult(text=content, prompt_tokens=pt, completion_tokens=ct, cost=self._cost(pt, ct)),
+            GenResult(text=content, prompt_tokens=pt, completion_tokens=ct, cost=self._cost(pt, ct),
+                      logprobs=read_logprobs(getattr(choice, "logprobs", None))),
             "",
             False,
         )
