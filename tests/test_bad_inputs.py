@@ -152,10 +152,10 @@ ROWS = [
     pytest.param(Row(["train", "{t}/c.yaml", "--print-config"], {"c.yaml": "model: [\n"}, 2, "c.yaml"),
                  id="train-bad-yaml"),
     # -- critic label-pairs ----------------------------------------------------------------------
-    pytest.param(Row(["label-pairs", "--input", "{t}/nope.jsonl", "--out", "{t}/p.jsonl", "--judge-backend", "openai",
+    pytest.param(Row(["label-pairs", "--input", "{t}/nope.jsonl", "--output", "{t}/p.jsonl", "--judge-backend", "openai",
                       "--judge-model", "m", "--judge-base-url", "{url}", "--no-cache"], {}, 2, "{t}/nope.jsonl:0: (file)"),
                  id="label-pairs-missing-file"),
-    pytest.param(Row(["label-pairs", "--input", "{t}/items.jsonl", "--out", "{t}/p.jsonl", "--judge-backend", "openai",
+    pytest.param(Row(["label-pairs", "--input", "{t}/items.jsonl", "--output", "{t}/p.jsonl", "--judge-backend", "openai",
                       "--judge-model", "m", "--judge-base-url", "{url}", "--no-cache", "--no-progress"],
                      {"items.jsonl": "{nope\n"}, 1, "{t}/items.jsonl:1: (json)"), id="label-pairs-not-json"),
 ]

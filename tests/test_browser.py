@@ -132,15 +132,15 @@ def test_view_command(tmp_path, capsys):
     gold, js = _mixed()
     (tmp_path / "j.jsonl").write_text("".join(json.dumps(j.to_json_dict()) + "\n" for j in js))
     (tmp_path / "g.jsonl").write_text("".join(json.dumps(g) + "\n" for g in gold) + "{not json\n")
-    assert main(["view", str(tmp_path / "j.jsonl"), "--out", str(tmp_path / "v.html")]) == 0
+    assert main(["view", str(tmp_path / "j.jsonl"), "--output", str(tmp_path / "v.html")]) == 0
     assert "wrote " in capsys.readouterr().out and (tmp_path / "v.html").is_file()
-    assert main(["view", str(tmp_path / "j.jsonl"), "--gold", str(tmp_path / "g.jsonl"), "--out",
+    assert main(["view", str(tmp_path / "j.jsonl"), "--gold", str(tmp_path / "g.jsonl"), "--output",
                  str(tmp_path / "w" / "v.html"), "--n-resamples", "20"]) == 0
     html = (tmp_path / "w" / "v.html").read_text()
     assert "accuracy_with_ties" in html and "v_files/plots-1/confusion.png" in html
     assert "g.jsonl:31: (json)" in html  # input problems are shown
-    assert main(["view", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "x.html")]) == 2
-    assert main(["view", str(tmp_path / "j.jsonl"), "--out", str(tmp_path / "x.txt")]) == 2
+    assert main(["view", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "x.html")]) == 2
+    assert main(["view", str(tmp_path / "j.jsonl"), "--output", str(tmp_path / "x.txt")]) == 2
     assert "ends in .html" in capsys.readouterr().err
 
 
@@ -255,7 +255,7 @@ def test_compare_view_lists_disagreements_first(browser, toy_report, tmp_path):
     work = toy_report.parent
     other = bench.synthetic_judgments(work / "toy" / "items.jsonl", tmp_path / "other.jsonl", seed=99, judge="judge-2")
     page = tmp_path / "cmp.html"
-    assert main(["view", str(work / "judgments.jsonl"), "--compare", str(other), "--out", str(page)]) == 0
+    assert main(["view", str(work / "judgments.jsonl"), "--compare", str(other), "--output", str(page)]) == 0
     _open(browser, page)
     assert browser.get_log("browser") == []
     assert all(u.startswith(("file:", "data:")) for u in _requests(browser))
@@ -309,7 +309,7 @@ def test_pointwise_page_in_chromium(browser, tmp_path):
             for k, it in enumerate(items)]
     (tmp_path / "j.jsonl").write_text("".join(json.dumps(r.to_json_dict()) + "\n" for r in rows))
     page = tmp_path / "p.html"
-    assert main(["view", str(tmp_path / "j.jsonl"), "--gold", str(tmp_path / "toy" / "items.jsonl"), "--out", str(page),
+    assert main(["view", str(tmp_path / "j.jsonl"), "--gold", str(tmp_path / "toy" / "items.jsonl"), "--output", str(page),
                  "--n-resamples", "20"]) == 0
     _open(browser, page)
     assert browser.get_log("browser") == []

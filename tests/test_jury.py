@@ -62,7 +62,7 @@ def test_jury_cli(tmp_path, capsys):
         paths[-1].write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "gold.jsonl").write_text("".join(json.dumps({"id": i, "label": g}) + "\n" for i, g in gold.items()))
     out = tmp_path / "jury.jsonl"
-    assert main(["jury", "--judgments", *map(str, paths), "--gold", str(tmp_path / "gold.jsonl"), "--out", str(out)]) == 0
+    assert main(["jury", "--judgments", *map(str, paths), "--gold", str(tmp_path / "gold.jsonl"), "--output", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "fleiss kappa" in printed and "accuracy on gold jury" in printed
     side = json.loads((tmp_path / "jury.agreement.json").read_text())
@@ -72,4 +72,4 @@ def test_jury_cli(tmp_path, capsys):
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())["pairwise"]
     assert rep["calibration"]["source"] == "verdict_probs" and rep["n_items"] == 60
     assert main(["jury", "--judgments", str(paths[0]), str(paths[1]), "--method", "dawid_skene",
-                 "--out", str(tmp_path / "ds.jsonl")]) == 0
+                 "--output", str(tmp_path / "ds.jsonl")]) == 0

@@ -45,7 +45,7 @@ def cli(srv: ChatServer, cache: Path, *args: str) -> int:
 def test_label_pairs_writes_trl_rows_and_resumes(data, tmp_path, capsys):
     out = tmp_path / "pairs.jsonl"
     with ChatServer(answer) as srv:
-        assert cli(srv, tmp_path / "c.sqlite", "label-pairs", "--input", str(data / "items.jsonl"), "--out", str(out)) == 0
+        assert cli(srv, tmp_path / "c.sqlite", "label-pairs", "--input", str(data / "items.jsonl"), "--output", str(out)) == 0
         first = capsys.readouterr().out
         assert srv.stats.requests == 7 * 6
     rows, rankings = lines(out), lines(out.with_name("pairs.jsonl.rankings.jsonl"))
@@ -69,7 +69,7 @@ def test_label_pairs_writes_trl_rows_and_resumes(data, tmp_path, capsys):
     kept = [r for r in rankings if r["id"] != last]
     out.with_name("pairs.jsonl.rankings.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept) + '{"id": "to')
     with ChatServer(answer) as srv:
-        assert cli(srv, tmp_path / "c.sqlite", "label-pairs", "--input", str(data / "items.jsonl"), "--out", str(out)) == 0
+        assert cli(srv, tmp_path / "c.sqlite", "label-pairs", "--input", str(data / "items.jsonl"), "--output", str(out)) == 0
         assert srv.stats.requests == 0  # everything else is done; the set in the pairs file is not redone
     assert "sets ranked 0 (7 already done)" in capsys.readouterr().out
     assert len(lines(out)) == len(rows)
@@ -83,7 +83,7 @@ def test_label_pairs_writes_trl_rows_and_resumes(data, tmp_path, capsys):
 
 def test_failed_requests_defer_the_set_and_a_rerun_finishes_it(data, tmp_path, capsys):
     out = tmp_path / "pairs.jsonl"
-    args = ("label-pairs", "--input", str(data / "items.jsonl"), "--out", str(out), "--mode", "pointwise")
+    args = ("label-pairs", "--input", str(data / "items.jsonl"), "--output", str(out), "--mode", "pointwise")
     with ChatServer(answer, faults=FaultConfig(first=["500"] * 2)) as srv:
         assert cli(srv, tmp_path / "c.sqlite", *args) == 0
     text = capsys.readouterr().out
@@ -102,7 +102,7 @@ def test_failed_requests_defer_the_set_and_a_rerun_finishes_it(data, tmp_path, c
 def test_best_of_n_picks_the_best_answer(data, tmp_path, capsys):
     out = tmp_path / "best.jsonl"
     with ChatServer(answer) as srv:
-        assert cli(srv, tmp_path / "c.sqlite", "best-of-n", "--input", str(data / "items.jsonl"), "--out", str(out)) == 0
+        assert cli(srv, tmp_path / "c.sqlite", "best-of-n", "--input", str(data / "items.jsonl"), "--output", str(out)) == 0
     rows = lines(out)
     sets = {s["id"]: CandidateSet.model_validate(s) for s in lines(data / "items.jsonl")}
     assert len(rows) == 6  # the mystery set got no readable score: no best answer, and the summary says why
@@ -127,7 +127,7 @@ def test_filter_keeps_drops_and_never_counts_parse_failures_as_low(data, tmp_pat
 
     out = tmp_path / "kept.jsonl"
     with ChatServer(score_answer) as srv:
-        assert cli(srv, tmp_path / "c.sqlite", "filter", "--input", str(src), "--out", str(out), "--min-score", "50") == 0
+        assert cli(srv, tmp_path / "c.sqlite", "filter", "--input", str(src), "--output", str(out), "--min-score", "50") == 0
     text = capsys.readouterr().out
     kept, dropped = lines(out), lines(out.with_name("kept.jsonl.dropped.jsonl"))
     unscored = lines(out.with_name("kept.jsonl.unscored.jsonl"))
@@ -139,7 +139,7 @@ def test_filter_keeps_drops_and_never_counts_parse_failures_as_low(data, tmp_pat
     assert all(gold[k["id"]] >= 6 for k in kept) and all(gold[d["id"]] <= 3 for d in dropped)
     assert f"kept {len(kept)}" in text and "unscored 1" in text and f"unscored {items[0]['id']}" in text
     with ChatServer(score_answer) as srv:
-        assert cli(srv, tmp_path / "c.sqlite", "filter", "--input", str(src), "--out", str(out), "--min-score", "50") == 0
+        assert cli(srv, tmp_path / "c.sqlite", "filter", "--input", str(src), "--output", str(out), "--min-score", "50") == 0
         assert srv.stats.requests == 0
     assert "8 already done" in capsys.readouterr().out
 
@@ -151,7 +151,7 @@ def test_label_pairs_with_a_local_critic_reports_parse_failures(data, tmp_path, 
     row["images"] = [str((data / row["images"][0]).resolve())]
     src.write_text(json.dumps(dict(row, candidates=row["candidates"][:2], scores=row["scores"][:2])) + "\n")
     out = tmp_path / "pairs.jsonl"
-    rc = main(["label-pairs", "--input", str(src), "--out", str(out), "--judge-backend", "hf",
+    rc = main(["label-pairs", "--input", str(src), "--output", str(out), "--judge-backend", "hf",
                "--judge-model", str(tiny_model_dir("llava")), "--max-new-tokens", "4", "--no-cache", "--no-progress"])
     assert rc == 0 and lines(out) == []
     [ranking] = lines(out.with_name("pairs.jsonl.rankings.jsonl"))

@@ -155,10 +155,10 @@ LC113K_DRY_RUN = "critic data build data_recipes/llava_critic_113k.yaml --out ru
 LC113K_BUILD = "critic data build data_recipes/llava_critic_113k.yaml --out runs/lc113k"
 CANDS = "critic toy make --task candidates --n 32 --out runs/cands"
 ORACLE_FLAGS = "--judge-backend openai --judge-model oracle --judge-base-url http://127.0.0.1:8000/v1"
-LABEL_PAIRS = f"critic label-pairs --input runs/cands/items.jsonl --out runs/pairs.jsonl {ORACLE_FLAGS}"
-BEST_OF_N = f"critic best-of-n --input runs/cands/items.jsonl --out runs/best.jsonl {ORACLE_FLAGS}"
+LABEL_PAIRS = f"critic label-pairs --input runs/cands/items.jsonl --output runs/pairs.jsonl {ORACLE_FLAGS}"
+BEST_OF_N = f"critic best-of-n --input runs/cands/items.jsonl --output runs/best.jsonl {ORACLE_FLAGS}"
 SFT = "critic toy make --task pointwise --n 32 --out runs/sft"
-FILTER = f"critic filter --input runs/sft/items.jsonl --min-score 60 --out runs/kept.jsonl {ORACLE_FLAGS}"
+FILTER = f"critic filter --input runs/sft/items.jsonl --min-score 60 --output runs/kept.jsonl {ORACLE_FLAGS}"
 DPO_PROMPTS = "critic toy make --task pointwise --n 16 --kinds colour --out runs/toy_prompts"
 DPO_POLICY = "critic toy policy --out runs/tiny_policy"
 DPO_TOY = "critic dpo train/dpo_toy.yaml --critic.base_url [http://127.0.0.1:8000/v1]"
@@ -173,7 +173,7 @@ JUDGE_GPT4O = "critic judge --backend openai --model gpt-4o --input items.jsonl 
 JUDGE_VLLM = ("critic judge --backend openai --model lmms-lab/llava-critic-7b --base-url http://gpu1:8000/v1 "
               "--base-url http://gpu2:8000/v1 --concurrency 64 --input items.jsonl --output judgments.jsonl")
 EVAL = "critic eval --gold items.jsonl --judgments judgments.jsonl --out report/"
-VIEW = "critic view judgments.jsonl --gold items.jsonl --compare judgments-7b.jsonl --out compare.html"
+VIEW = "critic view judgments.jsonl --gold items.jsonl --compare judgments-7b.jsonl --output compare.html"
 EVAL_BENCH = ("critic eval-bench vl_rewardbench --data VL_RewardBench/data --out runs/vlrb --judge-backend openai "
               "--judge-model lmms-lab/llava-critic-7b --judge-base-url http://gpu1:8000/v1")
 TRAIN_TOY = "critic train train/toy.yaml"

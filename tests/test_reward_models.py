@@ -160,10 +160,10 @@ def test_a_reward_model_checkpoint_works_in_every_judge_command(scalar_rm, toy, 
     rows = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and all(r["judge"].startswith("reward-scalar:") for r in rows)
     sets = str(toy / "sets" / "items.jsonl")
-    assert main(["label-pairs", "--input", sets, "--out", str(tmp_path / "dpo.jsonl"), "--judge-model", rm]) == 0
-    assert main(["best-of-n", "--input", sets, "--out", str(tmp_path / "best.jsonl"), "--judge-model", rm]) == 0
+    assert main(["label-pairs", "--input", sets, "--output", str(tmp_path / "dpo.jsonl"), "--judge-model", rm]) == 0
+    assert main(["best-of-n", "--input", sets, "--output", str(tmp_path / "best.jsonl"), "--judge-model", rm]) == 0
     assert (tmp_path / "best.jsonl").read_text().count("\n") == 2
-    assert main(["filter", "--input", str(toy / "pointwise" / "items.jsonl"), "--out", str(tmp_path / "kept.jsonl"),
+    assert main(["filter", "--input", str(toy / "pointwise" / "items.jsonl"), "--output", str(tmp_path / "kept.jsonl"),
                  "--min-score", "-1000", "--judge-model", rm]) == 0
     assert (tmp_path / "kept.jsonl").read_text().count("\n") == 4
     assert main(["eval-bench", "generic_pairwise", "--data", str(toy / "pairwise" / "items.jsonl"),

@@ -259,9 +259,9 @@ def test_label_pairs_remote_equals_in_process(world, server, tmp_path):
         sets.append(cset.model_copy(update={"images": [str(tmp_path / "img" / f"{n}.png")]}))
     write_records(tmp_path / "sets.jsonl", sets)
     common = ["label-pairs", "--input", str(tmp_path / "sets.jsonl"), "--no-progress", "--no-cache"]
-    assert main([*common, "--out", str(tmp_path / "local.jsonl"), "--judge-backend", "openai", "--judge-model",
+    assert main([*common, "--output", str(tmp_path / "local.jsonl"), "--judge-backend", "openai", "--judge-model",
                  "oracle", "--judge-base-url", world["oracle"].base_url]) == 0
-    assert main([*common, "--out", str(tmp_path / "remote.jsonl"), "--judge-backend", "remote",
+    assert main([*common, "--output", str(tmp_path / "remote.jsonl"), "--judge-backend", "remote",
                  "--judge-base-url", server.base_url]) == 0
 
     def pairs(p):

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from critic.commands.common_flags import add_json, add_limit, judge_summary, limited, print_json, print_run
 from critic.commands.judge_options import add_judge_options, judge_spec_from_args
 from critic.commands.map_options import add_map_options
 from critic.commands.rubric_option import add_rubric_option, apply_rubric
@@ -39,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true", help="stop at the first malformed input line")
     p.add_argument("--allow-failures", action="store_true",
                    help="exit 0 even when some inputs were skipped or some judgments failed (default: exit 1)")
+    add_limit(p, "input rows")
+    add_json(p)
     add_map_options(p)
     add_rubric_option(p)
     add_judge_options(p)
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.input.is_dir() and not is_datasets_folder(args.input):
         raise CommandError(f"--input {args.input} is a folder; give the items file (or a `datasets` folder)")
     got = read_input(args, args.input, strict=args.strict)  # JSONL, JSON, CSV, parquet, datasets; --map
-    items, lines = apply_rubric(args, [it for it, _ in got.items]), [line for _, line in got.items]
+    rows = limited(args, got.items)
+    items, lines = apply_rubric(args, [it for it, _ in rows]), [line for _, line in rows]
     errors = got.errors
     if not items and not errors:
         raise CommandError(f"{args.input}: no items (the file is empty)")
@@ -104,7 +108,9 @@ def _judge(args: argparse.Namespace, judgeable: list, summary, t0: float) -> int
     except (BackendFatalError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     summary.wall_s = time.perf_counter() - t0
-    judged.print()
+    print_run(args, judged)
+    if args.json:
+        print_json({"output": str(args.output), **judge_summary(summary), "complete": judged.complete})
     if not judged.complete and not args.allow_failures:
         print("critic judge: not every input was judged (see above); exit 1 (--allow-failures to accept "
               "partial output)", file=sys.stderr)

@@ -7,19 +7,21 @@ import hashlib
 import json
 from pathlib import Path
 
+from critic.commands.common_flags import add_file_output
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "jury", help="combine several judges' pairwise judgments: majority, weights fitted on gold, or Dawid-Skene",
         description="Each judge's verdict per item (its judgments of both orders combined), then one jury verdict "
-        "with probabilities, written as judgments (critic eval reads them); OUT.agreement.json holds Cohen's kappa "
+        "with probabilities, written as judgments (critic eval reads them); OUTPUT.agreement.json holds Cohen's kappa "
         "per pair of judges and Fleiss' kappa. See docs/evaluation.md.")
     p.add_argument("--judgments", type=Path, nargs="+", required=True, metavar="J.jsonl",
                    help="one judgments file per judge (at least two)")
     p.add_argument("--gold", type=Path, default=None, help="gold labels: fits the weights of --method weighted")
     p.add_argument("--method", choices=["majority", "weighted", "dawid_skene"], default=None,
                    help="default: weighted with --gold, else majority")
-    p.add_argument("--out", type=Path, required=True, help="the jury's judgments (JSONL)")
+    add_file_output(p, "the jury's judgments (JSONL)")
     p.set_defaults(func=run_jury)
 
 
@@ -65,8 +67,8 @@ def run_jury(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     judge = f"jury:{method}(" + "+".join(votes) + ")"
     t_hash = hashlib.sha256("\n".join(hashes).encode()).hexdigest()[:16]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as f:
         for v in verdicts:
             row = PairwiseJudgment(id=v.item, winner=v.winner, verdict_probs=v.probs, template=f"jury:{method}",
                                    template_hash=t_hash, judge=judge)
@@ -77,7 +79,7 @@ def run_jury(args: argparse.Namespace) -> int:
         from critic.evaluation.jury import judge_weights
 
         report["weights"] = judge_weights(votes, gold)
-    side = args.out.with_name(args.out.name.removesuffix(".jsonl") + ".agreement.json")
+    side = args.output.with_name(args.output.name.removesuffix(".jsonl") + ".agreement.json")
     side.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     ag = report["agreement"]
     for pr in ag["pairs"]:
@@ -87,5 +89,5 @@ def run_jury(args: argparse.Namespace) -> int:
     print(f"fleiss kappa: {'—' if fk is None else f'{fk:.3f}'} over {ag['n_items_all_judges']} items")
     for j, a in report.get("accuracy_on_gold", {}).items():
         print(f"accuracy on gold {j}: {'—' if a is None else f'{a:.3f}'}")
-    print(f"wrote {len(verdicts)} jury verdicts ({method}) to {args.out} and {side}")
+    print(f"wrote {len(verdicts)} jury verdicts ({method}) to {args.output} and {side}")
     return 0

@@ -1,7 +1,7 @@
 """``critic label-pairs``, ``critic best-of-n``, ``critic filter``: preference labels from a critic.
 
 All three resume like ``critic judge``: rerunning the same command skips what its outputs already
-hold, requests that failed go to ``OUT.failed.jsonl`` and are retried, and every judgment goes
+hold, requests that failed go to ``OUTPUT.failed.jsonl`` and are retried, and every judgment goes
 through the judge cache. Each prints a summary at the end.
 """
 
@@ -13,6 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from critic.commands.common_flags import (
+    add_file_output,
+    add_json,
+    add_limit,
+    judge_summary,
+    limited,
+    print_json,
+    print_run,
+    say,
+)
 from critic.commands.judge import load_critic
 from critic.commands.judge_options import add_judge_options
 from critic.commands.map_options import add_map_options
@@ -44,8 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "filter", help="drop instruction-data samples the critic scores below a threshold",
         description="Score each pointwise item (question + response) and keep those scoring at least "
-        "--min-score (on the template's scale). Dropped items go to OUT.dropped.jsonl with their score; "
-        "items whose verdict could not be parsed go to OUT.unscored.jsonl — never treated as low scores.",
+        "--min-score (on the template's scale). Dropped items go to OUTPUT.dropped.jsonl with their score; "
+        "items whose verdict could not be parsed go to OUTPUT.unscored.jsonl — never treated as low scores.",
     )
     _common(p, "pointwise items JSONL (id, images, question, response)", "kept items JSONL (appended to; resumable)")
     p.add_argument("--min-score", type=float, required=True, help="keep items scoring >= this (template's scale)")
@@ -54,7 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _common(p: argparse.ArgumentParser, input_help: str, out_help: str) -> None:
     p.add_argument("--input", required=True, type=Path, help=input_help)
-    p.add_argument("--out", required=True, type=Path, help=out_help)
+    add_file_output(p, out_help)
+    add_limit(p, "input rows")
+    add_json(p)
     p.add_argument("--strict", action="store_true", help="stop at the first malformed input line")
     add_map_options(p)
     add_judge_options(p, prefix="judge-")
@@ -65,7 +77,7 @@ def _read_kind(args: argparse.Namespace, summary: Any, kind: type, wrong: str, d
     from critic.commands.map_options import read_input
 
     got = read_input(args, args.input, strict=args.strict)  # JSONL, JSON, CSV, parquet, datasets; --map
-    items, errors = [it for it, _ in got.items], got.errors
+    items, errors = [it for it, _ in limited(args, got.items)], got.errors
     for e in errors:
         summary.skip(str(e))
     out, seen = [], set()
@@ -103,12 +115,16 @@ def _label(args: argparse.Namespace, make_row: Any, noun: str) -> int:
         return 1
     critic = load_critic(args, prefix="judge-")
     try:
-        stats = label_sets(critic, sets, args.out, mode=args.mode, aggregation=args.aggregation,
+        stats = label_sets(critic, sets, args.output, mode=args.mode, aggregation=args.aggregation,
                            template=args.judge_template, summary=summary, make_row=make_row, noun=noun)
     except (BackendFatalError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     summary.wall_s = time.perf_counter() - t0
-    print(stats.render(args.out))
+    say(args, stats.render(args.output))
+    if args.json:
+        print_json({"output": str(args.output), "sets": stats.sets, "resumed": stats.resumed, "written": stats.written,
+                    "not_written": dict(stats.not_written), "deferred": len(stats.deferred),
+                    "judgments": judge_summary(summary)})
     return 0
 
 
@@ -157,8 +173,8 @@ def run_filter(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     summary = JudgeSummary()
     items = _read_kind(args, summary, PointwiseItem, "; filter scores single responses", "only the first is scored")
-    paths = _filter_paths(args.out)
-    done = ids_in(args.out, paths["dropped"], paths["unscored"])
+    paths = _filter_paths(args.output)
+    done = ids_in(args.output, paths["dropped"], paths["unscored"])
     todo = [it for it in items if it.id not in done]
     summary.resumed = len(items) - len(todo)
     critic = load_critic(args, prefix="judge-")
@@ -171,8 +187,8 @@ def run_filter(args: argparse.Namespace) -> int:
     kept = dropped = unscored = 0
     dropped_scores: list[float] = []
     unscored_examples: list[str] = []
-    rel = args.out.parent
-    with JsonlWriter(args.out, append=True, relative_to=rel) as w_kept, \
+    rel = args.output.parent
+    with JsonlWriter(args.output, append=True, relative_to=rel) as w_kept, \
             JsonlWriter(paths["dropped"], append=True, relative_to=rel) as w_drop, \
             JsonlWriter(paths["unscored"], append=True, relative_to=rel) as w_uns:
 
@@ -204,13 +220,17 @@ def run_filter(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from exc
     summary.wall_s = time.perf_counter() - t0
     scale = f" on {template.name}'s scale [{lo:g}, {hi:g}]" if lo is not None else ""
-    print(f"kept {kept} (score >= {args.min_score:g}{scale}) in {args.out}; dropped {dropped} in {paths['dropped']}; "
+    say(args, f"kept {kept} (score >= {args.min_score:g}{scale}) in {args.output}; dropped {dropped} in {paths['dropped']}; "
           f"unscored {unscored} (no readable verdict: neither kept nor dropped) in {paths['unscored']}; "
           f"{summary.resumed} already done")
     if dropped_scores:
         s = sorted(dropped_scores)
-        print(f"  dropped scores: min {s[0]:g}, median {s[len(s) // 2]:g}, max {s[-1]:g}")
+        say(args, f"  dropped scores: min {s[0]:g}, median {s[len(s) // 2]:g}, max {s[-1]:g}")
     for ex in unscored_examples:
-        print(f"  unscored {ex}")
-    judged.print()
+        say(args, f"  unscored {ex}")
+    print_run(args, judged)
+    if args.json:
+        print_json({"output": str(args.output), "min_score": args.min_score, "kept": kept, "dropped": dropped,
+                    "unscored": unscored, "resumed": summary.resumed, **{f"{k}_path": str(v) for k, v in paths.items()},
+                    "judgments": judge_summary(summary)})
     return 0

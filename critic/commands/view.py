@@ -6,6 +6,8 @@ import argparse
 import shutil
 from pathlib import Path
 
+from critic.commands.common_flags import add_file_output
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "are side by side, disagreements first. `critic eval --out DIR` writes the same page as DIR/report.html.",
     )
     p.add_argument("judgments", type=Path, metavar="JUDGMENTS.jsonl", help="judgments written by `critic judge`")
-    p.add_argument("--out", type=Path, required=True, help="the HTML page to write (e.g. view.html)")
+    add_file_output(p, "the HTML page to write (e.g. view.html)", metavar="PAGE.html")
     p.add_argument("--gold", type=Path, help="gold labels (id + label or score); an items file qualifies")
     p.add_argument("--items", type=Path,
                    help="items (images, question, responses) to show; default: the --gold file when given")
@@ -41,8 +43,8 @@ def run_view(args: argparse.Namespace) -> int:
     for path in (args.judgments, args.gold, args.items, args.compare):
         if path is not None and not path.is_file():
             raise CommandError(f"{path}: no such file")
-    if args.out.suffix.lower() not in (".html", ".htm"):
-        raise CommandError(f"--out is the page to write and ends in .html, got {args.out}")
+    if args.output.suffix.lower() not in (".html", ".htm"):
+        raise CommandError(f"--output is the page to write and ends in .html, got {args.output}")
     for scale in (args.judge_scale, args.gold_scale):
         if scale is not None and not scale[0] < scale[1]:
             raise CommandError(f"a scale needs LO < HI, got {scale[0]} {scale[1]}")
@@ -51,7 +53,7 @@ def run_view(args: argparse.Namespace) -> int:
     try:
         if args.gold is not None:
             reports, plots = _reports(args)
-        info = write_browser(args.out, args.judgments, gold=args.gold, items=args.items, compare=args.compare,
+        info = write_browser(args.output, args.judgments, gold=args.gold, items=args.items, compare=args.compare,
                              title=args.title, judge_scale=args.judge_scale, gold_scale=args.gold_scale,
                              reports=reports, plots=plots, copy_images=args.copy_images)
     except RecordFileError as exc:
@@ -67,7 +69,7 @@ def _reports(args: argparse.Namespace) -> tuple[list[tuple[str, dict]], list[tup
     reports: list[tuple[str, dict]] = []
     plots: list[tuple[Path, str]] = []
     runs = [args.judgments] + ([args.compare] if args.compare else [])
-    files = args.out.with_name(args.out.stem + "_files")
+    files = args.output.with_name(args.output.stem + "_files")
     for k, path in enumerate(runs, start=1):
         report = evaluate(args.gold, path, n_resamples=args.n_resamples, judge_scale=_pair(args.judge_scale),
                           gold_scale=_pair(args.gold_scale))
