@@ -10,7 +10,9 @@ One module per idea:
 ``run``             ``judge_to_file``: skip what the output holds, judge, append, failures aside, summarise
 ``run_files``       the output's lock, the resume key check, the failed and skipped side files
 ``templates``       template files (YAML header + Jinja blocks), sandboxed rendering, lookup, user folders
-``verdicts``        verdict records, verdict specs (score / choice / two scores) and the one generic parser
+``verdicts``        verdict specs (score / choice / two scores): header keys, checking, rendering
+``verdict_records`` :class:`Verdict` and :class:`ParseResult`
+``verdict_parser``  the one generic parser: the concluding verdict (never a quoted one) and the rationale
 ``pair_order``      swap policies (``none`` / ``random`` / ``both``), combining two orders, swapping items,
                     verdicts and the position words of rationales
 ``ranking``         K-candidate tournaments: rewards, chosen / rejected pairs

@@ -2,8 +2,11 @@
 
 A template's header holds a *verdict spec* (:class:`VerdictSpec`): the kind of verdict (``score``,
 ``choice`` or ``two_scores``), its scale, the format the training target writes it in, and the
-regexes that find it in generated text. The parser is generic, driven only by that spec, so the
-text a critic is trained to write is exactly the text that is parsed back.
+regexes that find it in generated text. The parser (:mod:`critic.judging.verdict_parser`) is
+generic, driven only by that spec, so the text a critic is trained to write is exactly the text that
+is parsed back; it reads the verdict where the target puts it (the end, or the start), never a
+verdict quoted earlier. The records (:class:`Verdict`, :class:`ParseResult`) live in
+:mod:`critic.judging.verdict_records` and are importable from here.
 
 >>> spec = VerdictSpec.from_header({"kind": "score", "scale": [1, 5], "format": "Rating: [[{score}]]",
 ...                                 "patterns": [r"(?:rating\\s*:?\\s*)?\\[\\[\\s*(?P<score>{NUM})\\s*\\]\\]"]})
@@ -25,7 +28,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-WINNERS: tuple[str, ...] = ("A", "B", "tie")
+from critic.judging import verdict_parser
+from critic.judging.verdict_parser import norm_token as _norm_token
+from critic.judging.verdict_records import (
+    WINNERS,
+    ParseResult,
+    Verdict,
+    finite_number,
+    fmt_number,
+    winner_from_scores,
+)
+
 KINDS: tuple[str, ...] = ("score", "choice", "two_scores")
 
 #: Regex macros usable in a template's patterns: ``{NUM}`` is a number (no group), ``{OUTOF}`` an
@@ -34,146 +47,7 @@ NUM = r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?!\.\d)(?![A-Za-z0-9_])"
 OUTOF = r"(?:\s*(?:/|out\s+of)\s*(?P<denom>\d+(?:\.\d+)?))?"
 MACROS = {"{NUM}": NUM, "{OUTOF}": OUTOF}
 
-# Markdown the parser looks through: emphasis stars, backticks, heading markers at a line start.
-_MARKUP = re.compile(r"[*`]+|^[ \t]*#{1,6}[ \t]+", re.M)
-_RANGE_AFTER = re.compile(r"[ \t]*(?:-|–|—|~|to\b|or\b)[ \t]*[-+]?\d", re.I)
-_RANGE_BEFORE = re.compile(r"\d[ \t]*(?:-|–|—|~|to|or)[ \t]*$", re.I)
 _PLACEHOLDER = re.compile(r"\{(score|score_a|score_b|token|winner)\}")
-
-
-def fmt_number(x: float) -> str:
-    """A score as a critic would write it: integers without a decimal point.
-
-    >>> fmt_number(7.0), fmt_number(7.5), fmt_number(0.125)
-    ('7', '7.5', '0.125')
-    """
-    if float(x).is_integer():
-        return str(int(x))
-    s = repr(float(x))
-    if "e" in s or "E" in s:
-        s = f"{x:.12f}".rstrip("0").rstrip(".")
-    return s
-
-
-def winner_from_scores(a: float, b: float) -> str:
-    """The preference two scores imply.
-
-    >>> winner_from_scores(7, 9), winner_from_scores(9, 7), winner_from_scores(8, 8)
-    ('B', 'A', 'tie')
-    """
-    return "A" if a > b else "B" if b > a else "tie"
-
-
-def _finite(x: Any, what: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise ValueError(f"{what} must be a number, got {x!r}")
-    if not math.isfinite(x):
-        raise ValueError(f"{what} must be finite, got {x!r}")
-    return float(x)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A critic's decision; exactly one kind is set.
-
-    ``score`` for pointwise; ``winner`` ("A" / "B" / "tie") for pairwise; ``scores`` for pairwise
-    templates that grade both responses, in which case ``winner`` is derived from them.
-
-    >>> Verdict(scores=(7, 9))
-    Verdict(score=None, winner='B', scores=(7.0, 9.0))
-    >>> Verdict(score=3, winner="A")
-    Traceback (most recent call last):
-    ...
-    ValueError: a verdict is either a score or a preference, not both
-    """
-
-    score: float | None = None
-    winner: str | None = None
-    scores: tuple[float, float] | None = None
-
-    def __post_init__(self) -> None:
-        if self.score is not None:
-            if self.winner is not None or self.scores is not None:
-                raise ValueError("a verdict is either a score or a preference, not both")
-            object.__setattr__(self, "score", _finite(self.score, "score"))
-            return
-        if self.scores is not None:
-            if len(self.scores) != 2:
-                raise ValueError(f"scores must hold two numbers, got {self.scores!r}")
-            a, b = (_finite(s, "scores") for s in self.scores)
-            derived = winner_from_scores(a, b)
-            if self.winner is not None and self.winner != derived:
-                raise ValueError(f"winner {self.winner!r} contradicts scores ({a:g}, {b:g})")
-            object.__setattr__(self, "scores", (a, b))
-            object.__setattr__(self, "winner", derived)
-            return
-        if self.winner is None:
-            raise ValueError("an empty verdict: set score, winner or scores")
-        if self.winner not in WINNERS:
-            raise ValueError(f"winner must be one of {WINNERS}, got {self.winner!r}")
-
-    @property
-    def kind(self) -> str:
-        """``"score"``, ``"choice"`` or ``"two_scores"``."""
-        return "score" if self.score is not None else "two_scores" if self.scores is not None else "choice"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form. ``Verdict(scores=(7, 9)).to_dict() == {"winner": "B", "scores": [7.0, 9.0]}``."""
-        if self.score is not None:
-            return {"score": self.score}
-        out: dict[str, Any] = {"winner": self.winner}
-        if self.scores is not None:
-            out["scores"] = list(self.scores)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Verdict:
-        """Inverse of :meth:`to_dict`."""
-        scores = data.get("scores")
-        return cls(score=data.get("score"), winner=data.get("winner"),
-                   scores=tuple(scores) if scores is not None else None)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class ParseResult:
-    """What the parser read from one generation: a verdict with its rationale, or a reason."""
-
-    verdict: Verdict | None
-    rationale: str | None
-    error: str | None
-
-    @property
-    def ok(self) -> bool:
-        return self.verdict is not None
-
-    @classmethod
-    def failure(cls, reason: str) -> ParseResult:
-        return cls(None, None, reason)
-
-
-def _norm_token(s: str) -> str:
-    return re.sub(r"\s+", "", s).casefold()
-
-
-def _normalize(text: str) -> tuple[str, list[int], bytearray]:
-    """Drop markdown markup; return the text, a map from its indices to the original, the dropped mask."""
-    # Built a run at a time, not a character at a time: the kept text between two markup matches is one
-    # slice of ``text`` and one ``range`` of indices (matches never overlap, so the runs are the rest).
-    n = len(text)
-    removed = bytearray(n)
-    chunks: list[str] = []
-    idx: list[int] = []
-    kept = 0  # start of the current run of kept characters
-    for m in _MARKUP.finditer(text):
-        start, end = m.span()
-        removed[start:end] = b"\x01" * (end - start)
-        if start > kept:
-            chunks.append(text[kept:start])
-            idx.extend(range(kept, start))
-        kept = end
-    chunks.append(text[kept:])
-    idx.extend(range(kept, n + 1))  # the last run, then len(text) for an end one past the last character
-    return "".join(chunks), idx, removed
 
 
 def _compile(src: Any, where: str, groups: list[str], flags: int, macros: bool = False) -> re.Pattern[str]:
@@ -229,7 +103,7 @@ class VerdictSpec:
             raw = data.get("scale")
             if not (isinstance(raw, (list, tuple)) and len(raw) == 2):
                 raise ValueError("verdict.scale: must be [min, max]")
-            lo, hi = (_finite(x, "verdict.scale") for x in raw)
+            lo, hi = (finite_number(x, "verdict.scale") for x in raw)
             if not lo < hi:
                 raise ValueError(f"verdict.scale: min must be below max, got {raw}")
             scale = (lo, hi)
@@ -363,66 +237,11 @@ class VerdictSpec:
 
     # ---- parsing ---------------------------------------------------------------------------
 
-    def _interpret(self, m: re.Match[str], norm: str) -> tuple[Verdict | None, str | None]:
-        if self.kind == "choice":
-            tok = m.group("choice")
-            win = self.choices.get(_norm_token(tok))
-            if win is None:
-                return None, f"unknown choice {tok!r}"
-            if win == "tie" and not self.allows_tie:
-                return None, f"this template does not allow ties (got {tok!r})"
-            return Verdict(winner=win), None
-        names = ["score"] if self.kind == "score" else ["score_a", "score_b"]
-        for name in names:
-            if _RANGE_BEFORE.search(norm[max(0, m.start(name) - 16):m.start(name)]) or \
-                    _RANGE_AFTER.match(norm, m.end(name)):
-                return None, f"ambiguous score {norm[m.start(name):m.end(name) + 8].strip()!r}: a range, not one value"
-        values = [float(m.group(n)) for n in names]
-        denom = m.groupdict().get("denom")
-        if denom is not None and float(denom) != self.scale[1]:  # type: ignore[index]
-            return None, (f"score written out of {fmt_number(float(denom))} but this template's scale is "
-                          f"{fmt_number(self.scale[0])}–{fmt_number(self.scale[1])}")  # type: ignore[index]
-        whats = ["score"] if self.kind == "score" else ["first score", "second score"]
-        for what, v in zip(whats, values, strict=True):
-            err = self._check_score(v, what)
-            if err:
-                return None, err
-        if self.kind == "score":
-            return Verdict(score=values[0]), None
-        v = Verdict(scores=(values[0], values[1]))
-        if v.winner == "tie" and not self.allows_tie:
-            return None, "equal scores mean a tie, which this template does not allow"
-        return v, None
-
     def parse(self, text: str | None) -> ParseResult:
-        """Read the verdict (the last one, or the first for ``position: first``) and the rationale."""
-        if text is None or not text.strip():
-            return ParseResult.failure("empty output")
-        norm, idx, removed = _normalize(text)
-        found = [m for p in self.patterns for m in p.finditer(norm)]
-        if not found:
-            example = self.render(self.examples()[0])
-            return ParseResult.failure(f"no verdict found (expected something like {example!r})")
-        if self.position == "last":
-            m = max(found, key=lambda m: (m.end(), -m.start()))
-        else:
-            m = min(found, key=lambda m: (m.start(), -m.end()))
-        verdict, err = self._interpret(m, norm)
-        if verdict is None:
-            return ParseResult.failure(err or "unreadable verdict")
-        start, end = idx[m.start()], idx[m.end() - 1] + 1
-        if self.position == "last":
-            cut = start  # step back over markup on the verdict's own line ("**Rating: ...")
-            while cut > 0 and text[cut - 1] != "\n" and (removed[cut - 1] or text[cut - 1] in " \t"):
-                cut -= 1
-            rationale = text[:cut]
-        else:
-            while end < len(text) and text[end] != "\n" and (removed[end] or text[end] in " \t"):
-                end += 1
-            rationale = text[end:]
-        rationale = rationale.strip()
-        if self.rationale_pattern is not None:
-            rm = self.rationale_pattern.search(rationale)
-            if rm and rm.group("rationale") is not None:
-                rationale = rm.group("rationale").strip()
-        return ParseResult(verdict, rationale, None)
+        """Read the concluding verdict (the end of the text, or its start for ``position: first``) and
+        the rationale; see :mod:`critic.judging.verdict_parser`."""
+        return verdict_parser.parse(self, text)
+
+
+__all__ = ["KINDS", "MACROS", "NUM", "OUTOF", "WINNERS", "ParseResult", "Verdict", "VerdictSpec", "fmt_number",
+           "winner_from_scores"]
