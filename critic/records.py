@@ -281,6 +281,10 @@ class TrainingSample(Record):
     source: str | None = None
     verdict: dict[str, Any] | None = None
     swapped: bool = False
+    #: the clip a video item's sample came from (its sampled frames are the first ``images``; unset otherwise)
+    video: str | None = None
+    num_frames: int | None = None
+    fps: float | None = None
 
     @property
     def prompt_messages(self) -> list[Message]:

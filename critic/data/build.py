@@ -195,14 +195,15 @@ def _dry_run(recipe: Recipe, path: Path, opts: BuildOptions, result: BuildResult
             for window in _windows(jobs, recipe.teacher.window_size):
                 _count(result.planned, window)
                 if teacher is not None:
-                    calls = []
+                    calls, frames = [], []
                     for job in window:
                         if job.mode in TEACHER_MODES:
                             t = load_template(job.template)
                             if job.mode == "teacher_explain":
                                 t = teacher.explain_template(t, recipe.explain_instruction, job.gold_scale)
                             calls.append((job.item, t))
-                    teacher.estimate(calls, result.estimate)
+                            frames.append(job.frames)
+                    teacher.estimate(calls, result.estimate, frames)
                 bar.update(len(window))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from critic.data.clips import store_frames
 from critic.data.recipe import Recipe, line_of
 from critic.data.samples import gold_verdict
 from critic.data.sources import UNKNOWN_TEMPLATE, SourceItem, SourceProblem
@@ -106,19 +107,21 @@ class Planner:
         u = _unit(self.recipe.seed, key)
         return next((name for cut, name in self.cuts if u < cut), self.cuts[-1][1])
 
-    def _store_images(self, src: SourceItem, seq: int) -> bool:
-        """Copy the item's images into the dataset; False (and a drop) when one is missing or unreadable."""
+    def _store_images(self, src: SourceItem, seq: int) -> list[str] | None:
+        """Copy the item's images (and its clip's sampled frames, :mod:`critic.data.clips`) into the
+        dataset; the stored frames, or None (and a drop) when an image or the clip is missing or unreadable."""
         try:
             if src.pil_images is not None:
                 src.item.images = [self.images.add_pil(im) for im in src.pil_images]
             else:
                 src.item.images = [self.images.add_path(p) for p in src.item.images]
+            frames = store_frames(src.item, self.images)
         except MediaError as exc:
             reason = MISSING_IMAGE if is_missing(exc) else UNREADABLE_IMAGE
             self.stats.drop(seq, src.where, self.name, reason, str(exc))
-            return False
+            return None
         src.pil_images = None
-        return True
+        return frames
 
     def _fits(self, item: PointwiseItem | PairwiseItem, gold_scale: Any) -> Callable[[Template], str | None]:
         mode = self.cfg.target
@@ -146,7 +149,8 @@ class Planner:
                 self.stats.drop(seq, ev.where, self.name, ev.reason, ev.detail)
                 continue
             self.stats.item_read(self.name)
-            if not self._store_images(ev, seq):
+            frames = self._store_images(ev, seq)
+            if frames is None:
                 continue
             item = ev.item
             if mode == "gold" and not isinstance((item.meta or {}).get("rationale"), str):
@@ -175,4 +179,5 @@ class Planner:
                     continue
                 self.seen.add(digest)
                 gold = gold_verdict(shown, t, ev.gold_scale).to_dict() if mode != "teacher_judge" else None
-                yield JobSpec(seq, ev.where, self.name, mode, shown, str(t.path), orders, split, gold, ev.gold_scale)
+                yield JobSpec(seq, ev.where, self.name, mode, shown, str(t.path), orders, split, gold, ev.gold_scale,
+                              frames)

@@ -11,6 +11,9 @@ order and is mapped to the displayed order here, and position words in the ratio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from critic.data.clips import clip_fields, with_frames
 from critic.judging.pair_order import swap_rationale, swap_verdict
 from critic.judging.templates import Template
 from critic.judging.verdicts import Verdict
@@ -26,12 +29,16 @@ def make_sample(
     swapped: bool = False,
     source: str | None = None,
     sample_id: str | None = None,
+    frames: Sequence[str] = (),
 ) -> TrainingSample:
     """Render ``item`` with ``template`` and attach the target ``rationale`` + ``verdict``.
 
     ``verdict`` is named in the item's original order. Image paths in the sample are the item's,
     reordered as the template places them. Raises ``TemplateError`` / ``ValueError`` when the item
-    lacks what the template needs or the verdict does not fit the template's scale.
+    lacks what the template needs or the verdict does not fit the template's scale. ``frames`` are
+    a video item's stored frames (:func:`critic.data.clips.store_frames`): they come first, as image
+    parts at the start of the user turn and as the first ``images``, and the sample keeps the clip's
+    reference.
     """
     if template.task != item.task:
         raise ValueError(f"template {template.name!r} is {template.task}, item {item.id!r} is {item.task}")
@@ -43,18 +50,19 @@ def make_sample(
         rationale = swap_rationale(rationale)
     prompt = template.render_prompt(item, swapped=swapped)
     target = template.render_target(rationale, shown)
-    messages = [Message(**m) for m in prompt.messages()]
+    messages = [Message(**m) for m in with_frames(prompt.messages(), frames)]
     messages.append(Message(role="assistant", content=[{"type": "text", "text": target}]))
     return TrainingSample(
         id=sample_id or (f"{item.id}:{template.name}" + (":swapped" if swapped else "")),
         task=item.task,
-        images=[item.images[i] for i in prompt.image_order()],
+        images=[*frames, *(item.images[i] for i in prompt.image_order())],
         messages=messages,
         template=template.name,
         template_hash=template.hash,
         source=source,
         verdict=verdict.to_dict(),
         swapped=swapped,
+        **(clip_fields(item) if frames else {}),
     )
 
 

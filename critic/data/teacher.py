@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from critic.data.clips import with_frames
 from critic.data.recipe import TeacherConfig
 from critic.data.samples import gold_verdict
 from critic.judging.backends.base import Backend, GenRequest, GenResult
@@ -192,30 +193,39 @@ class Teacher:
             return str(MediaError(path, f"unreadable image ({exc})"))
         return None
 
-    def tasks(self, calls: Sequence[tuple[Item, Template]]) -> list[tuple[Task, list[str]]]:
-        """The request of each call (images not loaded yet) and the image paths it needs, in order."""
+    def tasks(self, calls: Sequence[tuple[Item, Template]],
+              frames: Sequence[Sequence[str]] | None = None) -> list[tuple[Task, list[str]]]:
+        """The request of each call (images not loaded yet) and the image paths it needs, in order.
+
+        ``frames[k]`` are call ``k``'s stored clip frames (:mod:`critic.data.clips`): image parts at
+        the start of the user turn and the first images sent, as the judge sends a clip. The frame
+        files' hashes identify the clip in the cache key.
+        """
         out = []
-        for item, t in calls:
+        for k, (item, t) in enumerate(calls):
+            shown = list(frames[k]) if frames is not None else []
             try:
                 prompt = t.render_prompt(item)
-                paths = [item.images[i] for i in prompt.image_order()]
+                paths = shown + [item.images[i] for i in prompt.image_order()]
             except (TemplateError, ValueError, IndexError) as exc:
                 out.append((Task(item, False, None, error=f"template: {exc}"), []))
                 continue
-            messages = prompt.messages()
+            messages = with_frames(prompt.messages(), shown)
             hashes = [self.image_hash(p) for p in paths]
             key = JudgeCache.key(judge=self.backend.judge_id, template=t.hash, messages=messages, images=hashes,
                                  sampling=self._sampling, **backend_cache_settings(self.backend))
             out.append((Task(item, False, GenRequest(messages=messages, image_hashes=hashes, key=key)), paths))
         return out
 
-    def judge(self, calls: Sequence[tuple[Item, Template]]) -> list[Judgment]:
+    def judge(self, calls: Sequence[tuple[Item, Template]],
+              frames: Sequence[Sequence[str]] | None = None) -> list[Judgment]:
         """One judgment per call (item shown in its original order), in order.
 
         A judgment has a verdict, a ``parse_error`` (answer without a readable verdict) or an
         ``error`` (no answer: the call failed after its retries, or an image could not be read).
+        ``frames``: each call's stored clip frames (see :meth:`tasks`).
         """
-        tasks = self.tasks(calls)
+        tasks = self.tasks(calls, frames)
         results: dict[int, GenResult] = {}
         if self.cache is not None:
             for k, (task, _) in enumerate(tasks):
@@ -246,10 +256,11 @@ class Teacher:
             tasks[pending[j]][0].request.images = []  # type: ignore[union-attr]  # free the pixels
         return [self.critic._judgment(task, t, results.get(k)) for k, ((task, _), (_, t)) in enumerate(zip(tasks, calls))]
 
-    def estimate(self, calls: Sequence[tuple[Item, Template]], into: Estimate) -> None:
+    def estimate(self, calls: Sequence[tuple[Item, Template]], into: Estimate,
+                 frames: Sequence[Sequence[str]] | None = None) -> None:
         """Add what ``calls`` would cost to ``into`` (nothing is sent; cached calls are free)."""
 
-        for task, paths in self.tasks(calls):
+        for task, paths in self.tasks(calls, frames):
             if task.request is None:
                 continue
             into.calls += 1

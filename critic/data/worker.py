@@ -50,6 +50,7 @@ class JobSpec:
     split: str
     gold: dict[str, Any] | None = None
     gold_scale: tuple[float, float] | None = None
+    frames: list[str] = field(default_factory=list)  # a video item's stored frames, shown first (critic.data.clips)
 
 
 @dataclass
@@ -149,7 +150,7 @@ def process_window(jobs: list[JobSpec]) -> WindowResult:
     st = _STATE
     assert st is not None, "init_worker was not called"
     out = WindowResult()
-    calls, idx = [], []
+    calls, idx, frames = [], [], []
     for k, job in enumerate(jobs):
         if job.mode in TEACHER_MODES:
             teacher = st.get_teacher()
@@ -158,9 +159,10 @@ def process_window(jobs: list[JobSpec]) -> WindowResult:
                 t = teacher.explain_template(t, st.cfg.explain_instruction, job.gold_scale)
             calls.append((job.item, t))
             idx.append(k)
+            frames.append(job.frames)
     answers: dict[int, Judgment] = {}
     if calls:
-        for k, j in zip(idx, st.get_teacher().judge(calls)):
+        for k, j in zip(idx, st.get_teacher().judge(calls, frames)):
             answers[k] = j
     hf_rows: dict[str, list[dict[str, Any]]] = {}
     for k, job in enumerate(jobs):
@@ -226,13 +228,15 @@ def _samples(st: _State, job: JobSpec, rationale: str, verdict: Verdict, out: Wi
         sid = f"{job.source}:{job.item.id}:{template.name}" + (":swapped" if swapped else "")
         try:
             sample = make_sample(job.item, template, rationale, verdict, swapped=swapped, source=job.source,
-                                 sample_id=sid)
+                                 sample_id=sid, frames=job.frames)
         except (TemplateError, ValueError) as exc:
             out.drops.append((job.seq, job.where, job.source, INVALID_VERDICT, str(exc)))
             continue
         record = sample.to_json_dict()
         rel = [p[len(st.prefix):] if p.startswith(st.prefix) else p for p in sample.images]
         record["images"] = rel
+        if sample.video and sample.video.startswith(st.prefix):  # a clip inside the dataset: relative, like images
+            record["video"] = sample.video[len(st.prefix):]
         v = sample.verdict or {}
         key = v.get("winner") if "winner" in v else v.get("score")
         label = f"{key:g}" if isinstance(key, float) else str(key)

@@ -111,7 +111,7 @@ class ImageStore:
 
 def is_missing(exc: MediaError) -> bool:
     """Whether a media error means the file is not there (rather than unreadable)."""
-    return exc.reason in ("no such file", "not a file")
+    return exc.reason in ("no such file", "not a file", "no such video file or folder")
 
 
 class Staging:
