@@ -126,9 +126,13 @@ class TrainSection(Section):
     save_total_limit: int | None = Field(2, ge=1)
     save_final: bool = True
     logging_steps: int = Field(10, ge=1)
-    report_to: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
+    #: any tracker transformers supports (tensorboard, wandb, mlflow, comet_ml, trackio, ...); checked, with whether
+    #: its package is installed, when the TrainingArguments are built (critic.training.trainer)
+    report_to: list[str] = Field(default_factory=list)
     run_name: str | None = None
     progress: bool = True
+    #: any other TrainingArguments field, merged last over what critic sets (an unknown key is an error)
+    trainer_args: dict[str, Any] = Field(default_factory=dict)
 
 
 class EvalSection(Section):

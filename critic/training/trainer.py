@@ -2,7 +2,8 @@
 
 Trainer brings DeepSpeed ZeRO-2/3 (``train.deepspeed``: a JSON file, or ``zero2`` / ``zero3`` for
 the shipped ones), bf16, gradient checkpointing, DDP (``torchrun`` / ``accelerate launch``),
-checkpoint rotation and resume with optimizer, scheduler and RNG states, and TensorBoard / wandb.
+checkpoint rotation and resume with optimizer, scheduler and RNG states, and any tracker transformers
+supports (``train.report_to``); ``train.trainer_args`` sets any other TrainingArguments field.
 critic adds:
 
 - the step sampler (:mod:`critic.training.sampler`) and the collator (:mod:`critic.training.collate`);
@@ -42,6 +43,7 @@ from critic.training.divergence import install_guard, refuse_nonfinite
 from critic.training.encode import SampleEncoder, eos_token_ids
 from critic.training.model_setup import prepare_model
 from critic.training.sampler import StepSampler, accumulation_steps
+from critic.training.trainer_args import TrainerArgsError, check_trackers, merge_trainer_args
 
 
 class TrainError(RuntimeError):
@@ -150,15 +152,6 @@ def deepspeed_path(value: str | None) -> str | None:
     return value
 
 
-def _check_trackers(report_to: list[str]) -> None:
-    import importlib.util
-
-    pkgs = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
-    for tracker in report_to:
-        if not any(importlib.util.find_spec(p) for p in pkgs[tracker]):
-            raise TrainError(f"train.report_to asks for {tracker}, which is not installed (pip install {tracker})")
-
-
 def training_arguments(cfg: TrainConfig, grad_accum: int) -> TrainingArguments:
     tr = cfg.train
     if tr.deepspeed:
@@ -166,13 +159,16 @@ def training_arguments(cfg: TrainConfig, grad_accum: int) -> TrainingArguments:
 
         if importlib.util.find_spec("deepspeed") is None:
             raise TrainError("train.deepspeed needs DeepSpeed: pip install 'critic[deepspeed]'")
-    _check_trackers(tr.report_to)
+    try:
+        check_trackers(tr.report_to)
+    except TrainerArgsError as exc:
+        raise TrainError(str(exc)) from exc
     cuda = torch.cuda.is_available()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     backend = tr.ddp_backend or ("gloo" if distributed and not cuda else None)
     # warmup_steps=tr.warmup_ratio is intended: transformers 5 removed ``warmup_ratio`` and reads a
     # ``warmup_steps`` below 1 as a fraction of the training steps (TrainingArguments.get_warmup_steps).
-    return TrainingArguments(
+    kwargs = dict(
         output_dir=tr.output_dir, num_train_epochs=tr.epochs, max_steps=tr.max_steps,
         per_device_train_batch_size=1, gradient_accumulation_steps=grad_accum,
         learning_rate=tr.learning_rate, lr_scheduler_type=tr.lr_scheduler, warmup_steps=tr.warmup_ratio,
@@ -187,6 +183,11 @@ def training_arguments(cfg: TrainConfig, grad_accum: int) -> TrainingArguments:
         disable_tqdm=True, ddp_find_unused_parameters=tr.ddp_find_unused_parameters, average_tokens_across_devices=True,
         use_cpu=not cuda,
     )
+    try:
+        kwargs = merge_trainer_args(kwargs, tr.trainer_args, TrainingArguments)
+    except TrainerArgsError as exc:
+        raise TrainError(str(exc)) from exc
+    return TrainingArguments(**kwargs)
 
 
 def _say(msg: str) -> None:
