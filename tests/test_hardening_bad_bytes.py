@@ -98,3 +98,11 @@ def test_strict_reading_stops_at_the_bad_line_with_its_place(tmp_path: Path) -> 
     path = write_lines(tmp_path / "items.jsonl", [{"id": "1", "question": "q", "response": "r"}, BAD])
     with pytest.raises(RecordFileError, match=r"items.jsonl:2: \(json\): not valid UTF-8"):
         read_items(path, strict=True)
+
+
+def test_a_recipe_with_a_bad_byte_is_a_message(tmp_path: Path, capsys) -> None:
+    """issue 14.7: a data recipe with a bad byte was a UnicodeDecodeError traceback."""
+    rcp = tmp_path / "recipe.yaml"
+    rcp.write_bytes(b"name: x\n# caf\xe9\n")
+    assert main(["data", "build", str(rcp), "--out", str(tmp_path / "out")]) == 2
+    assert f"{rcp}:2: not valid UTF-8 (byte 0xe9)" in capsys.readouterr().err

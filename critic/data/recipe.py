@@ -312,9 +312,14 @@ def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe; raises :class:`RecipeError` naming ``file:line: key: problem``."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read the recipe ({exc.strerror or exc})") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise RecipeError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x})") from None
     try:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
