@@ -105,14 +105,21 @@ def test_wildvision_battles(tmp_path):
 def test_mm_rlhf_pairs_questions_and_acc_plus_layout(tmp_path):
     d = bench_dir(tmp_path, "mm_rlhf")
     r = load("mm_rlhf_rewardbench", d)
-    assert [it.id for it in r.items] == ["q1-0", "q1-1", "q2-0", "q3-0", "q3-1", "q4-0"]
-    assert [it.group for it in r.items] == ["mcq", "mcq", "short", "long", "long", "safety"]
-    assert {it.question_id for it in r.items} == {"q1", "q2", "q3", "q4"}
-    for it in r.items:  # the chosen answer is where the label says, whichever side the coin put it
+    assert r.problems == [f"{d / 'mm_reward_bench.jsonl'}:7: v1-0: video not found: {d / 'video/v1'}"]
+    for i in range(2):  # the video row's clip: a folder of frames
+        (d / "video" / "v1").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (16, 16), (0, 0, 40 * i)).save(d / "video" / "v1" / f"{i}.png")
+    r = load("mm_rlhf_rewardbench", d)
+    assert [it.id for it in r.items] == ["q1-0", "q1-1", "q2-0", "q3-0", "q3-1", "q4-0", "v1-0"]
+    assert [it.group for it in r.items] == ["mcq", "mcq", "short", "long", "long", "safety", "video"]
+    assert {it.question_id for it in r.items} == {"q1", "q2", "q3", "q4", "v1"}
+    for it in r.items[:-1]:  # the chosen answer is where the label says, whichever side the coin put it
         chosen = it.response_a if it.label == "A" else it.response_b
         assert chosen.endswith("[ok]")
-    assert {it.label for it in r.items} == {"A", "B"}
-    assert "v1-0: video: video items are not supported" in r.problems[0]
+    assert {it.label for it in r.items} == {"A", "B"} and not r.problems
+    video = r.items[-1]  # kept, its clip in `video`, no image
+    assert video.images == [] and video.video == str((d / "video" / "v1").resolve())
+    assert {video.response_a, video.response_b} == {"A man runs.", "A man swims."}
 
 
 def test_pandalm_excerpt_majority_of_three(tmp_path):

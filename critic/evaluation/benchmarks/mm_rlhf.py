@@ -7,8 +7,9 @@ reproducible coin per row, so the chosen answer is A about half the time (the go
 which). ``question_id`` is the row's ``id``, so the report's ``accuracy_plus`` is the benchmark's
 ACC+ (a question counts only when all its pairs are right) and ``accuracy_with_ties`` its ACC
 (there are no gold ties). The group is the category found in the image path (``mcq``, ``long``,
-``short``, ``safety``), as the benchmark's scoring script does; video rows are skipped (critic
-judges images).
+``short``, ``safety``, ``video``), as the benchmark's scoring script does. A video row's clip (a
+file or a folder of frames, under the image root) is the item's ``video``: the judge shows its
+sampled frames (:mod:`critic.video`); a clip that is not there is that row's problem.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from typing import Any
 
 from critic.evaluation.benchmarks import Collector, LoadResult, RowError, coin, find_image, require
 from critic.records import PairwiseItem
+
+
+def find_video(root: Path, rel: str) -> str:
+    """The absolute path of a clip (a video file or a folder of frames) under ``root``; missing: a :class:`RowError`."""
+    p = Path(rel)
+    p = p if p.is_absolute() else root / p
+    if not p.exists():
+        raise RowError(f"video not found: {p}")
+    return str(p.resolve())
 
 CATEGORIES = ("mcq", "long", "short", "safety", "video")
 
@@ -32,17 +42,18 @@ def load(path: Path, *, image_root: Path, options: dict[str, Any]) -> LoadResult
         k = seen[qid] = seen.get(qid, -1) + 1
 
         def make(row: dict[str, Any] = row, qid: str = qid, k: int = k) -> PairwiseItem:
-            if row.get("video") and not row.get("image"):
-                raise RowError("video: video items are not supported; skipped")
-            image = require(row, "image")
+            video = row.get("video") if not row.get("image") else None
+            media = str(video) if video else require(row, "image")
+            images = [] if video else [find_image(image_root, media)]
             chosen, rejected = require(row, "chosen"), require(row, "rejected")
             item_id = f"{qid}-{k}"
             chosen_first = coin(item_id, seed)
             return PairwiseItem(
-                id=item_id, question=require(row, "prompt"), images=[find_image(image_root, image)],
+                id=item_id, question=require(row, "prompt"), images=images,
+                video=find_video(image_root, media) if video else None,
                 response_a=chosen if chosen_first else rejected, response_b=rejected if chosen_first else chosen,
                 label="A" if chosen_first else "B", question_id=qid,
-                group=next((c for c in categories if c in image), "other"),
+                group=next((c for c in categories if c in media), "video" if video else "other"),
             )
 
         col.add(where, make, f"{qid}-{k}")
