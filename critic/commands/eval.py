@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from critic.commands.common_flags import add_json, add_limit, limited, print_json, print_run, say
 from critic.commands.judge import load_critic
 from critic.commands.judge_options import add_judge_options
 from critic.commands.map_options import add_map_options
@@ -32,6 +33,7 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
     p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     p.add_argument("--no-plots", action="store_true", help="write report.json and report.md only")
+    add_json(p)
 
 
 def _benchmark_epilog() -> str:
@@ -68,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--judge-family", default=None, metavar="NAME",
                    help="the judge's model family: report its win rate for that family's answers vs gold's "
                         "(self-preference; a model is of the family when NAME is in its name)")
+    add_limit(p, "judgment rows")
     _add_eval_options(p)
     p.set_defaults(func=run_eval)
 
@@ -82,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--data", type=Path, required=True, help="the benchmark's data file, or the folder holding it")
     b.add_argument("--image-root", type=Path, default=None, help="folder image paths are relative to (default: the data file's)")
     b.add_argument("--out", type=Path, required=True, help="folder for items.jsonl, judgments.jsonl and the report")
-    b.add_argument("--limit", type=int, default=None, help="judge only the first N items")
+    add_limit(b, "items (judged and evaluated)")
     b.add_argument("--swap", choices=["none", "random", "both"], default=None,
                    help="pairwise position policy (default: the benchmark's, usually both)")
     _add_eval_options(b)
@@ -101,7 +104,7 @@ def _print_problems(problems: list[str], what: str) -> None:
         print(f"  … and {len(problems) - MAX_PRINTED_PROBLEMS} more", file=sys.stderr)
 
 
-def _write_report(report, out: Path, plots: bool) -> None:
+def _write_report(report, out: Path, plots: bool, args: argparse.Namespace) -> None:
     from critic.evaluation.browser import write_report_page
     from critic.evaluation.report import short_table
 
@@ -114,10 +117,12 @@ def _write_report(report, out: Path, plots: bool) -> None:
     if inp["n_unmatched_judgments"]:
         print(f"{inp['n_unmatched_judgments']} judgments had no matching gold (first: {inp['unmatched_judgments'][0]})",
               file=sys.stderr)
-    print(short_table(report))
-    print(f"report: {out / 'report.md'}")
+    say(args, short_table(report))
+    say(args, f"report: {out / 'report.md'}")
     if page is not None:
-        print(f"browser: {page.describe()}")
+        say(args, f"browser: {page.describe()}")
+    if args.json:
+        print_json({"out": str(out), "report": report.to_dict()})
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -135,11 +140,13 @@ def run_compare(args: argparse.Namespace) -> int:
     if len({n for n, _ in named}) < len(named):
         named = [(str(d), data) for d, (_, data) in zip(args.compare, named)]
     table = compare_table(named)
-    print(table)
+    say(args, table)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "compare.md").write_text(table + "\n", encoding="utf-8")
         (args.out / "compare.json").write_text(json.dumps({n: d for n, d in named}, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print_json({"compare": {n: d for n, d in named}})
     return 0
 
 
@@ -165,7 +172,7 @@ def run_eval(args: argparse.Namespace) -> int:
     except RecordFileError as exc:
         raise CommandError(str(exc)) from exc
     _note_mapped(report, args, problems)
-    _write_report(report, args.out, not args.no_plots)
+    _write_report(report, args.out, not args.no_plots, args)
     if report.pairwise is None and report.pointwise is None:
         inp = report.inputs
         print(f"critic eval: error: no judgment in {args.judgments} matched a gold label in {args.gold} "
@@ -190,9 +197,10 @@ def _mapped_inputs(args: argparse.Namespace) -> tuple[object, object, dict[str, 
         if gold_cols or label_map or args.gold.suffix.lower() in (".json", ".csv"):
             gold, problems["gold"] = mapped_rows(args.gold, gold_cols, label_map, fields=GOLD_FIELDS,
                                                  label_field="label")
-        if j_cols or label_map or args.judgments.suffix.lower() in (".json", ".csv"):
+        if j_cols or label_map or args.limit or args.judgments.suffix.lower() in (".json", ".csv"):
             judgments, problems["judgments"] = mapped_rows(args.judgments, j_cols, label_map, fields=JUDGMENT_FIELDS,
                                                            label_field="winner")
+            judgments = limited(args, judgments)
     except (OSError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     return gold, judgments, problems
@@ -222,7 +230,7 @@ def _judge(args: argparse.Namespace, items: list, out: Path, swap: str) -> tuple
     except (BackendFatalError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     judged.summary.wall_s = time.perf_counter() - t0
-    judged.print()
+    print_run(args, judged)
     if any(it.task == "pointwise" for it in items):
         return critic.template_for("pointwise").scale
     return None
@@ -247,7 +255,7 @@ def run_eval_bench(args: argparse.Namespace) -> int:
     loaded.items = apply_rubric(args, loaded.items)
     items_path = args.out / "items.jsonl"
     write_records(items_path, loaded.items)
-    print(f"{spec.name}: {len(loaded.items)} items from {loaded.n_rows} rows ({loaded.n_skipped} skipped) → {items_path}")
+    say(args, f"{spec.name}: {len(loaded.items)} items from {loaded.n_rows} rows ({loaded.n_skipped} skipped) → {items_path}")
     if args.judge_template is None:
         args.judge_template = spec.template
     judge_scale = _judge(args, loaded.items, args.out, args.swap or spec.swap)
@@ -257,5 +265,5 @@ def run_eval_bench(args: argparse.Namespace) -> int:
     report.inputs["benchmark"] = {"name": spec.name, "definition": spec.path, "data": str(args.data),
                                   "rows": loaded.n_rows, "skipped_rows": loaded.n_skipped,
                                   "load_problems": loaded.problems[:20]}
-    _write_report(report, args.out, not args.no_plots)
+    _write_report(report, args.out, not args.no_plots, args)
     return 0

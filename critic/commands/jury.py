@@ -7,7 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from critic.commands.common_flags import add_file_output
+from critic.commands.common_flags import add_file_output, add_json, add_limit, limited, print_json, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=["majority", "weighted", "dawid_skene"], default=None,
                    help="default: weighted with --gold, else majority")
     add_file_output(p, "the jury's judgments (JSONL)")
+    add_limit(p, "rows of each judgments file")
+    add_json(p)
     p.set_defaults(func=run_jury)
 
 
@@ -43,6 +45,7 @@ def run_jury(args: argparse.Namespace) -> int:
             raise CommandError(f"not found: {path}")
         try:
             js, _ = read_judgments(path)
+            js = limited(args, js)
         except RecordFileError as exc:
             raise CommandError(str(exc)) from exc
         pair = [j for j in js if isinstance(j, PairwiseJudgment) and j.error is None]
@@ -84,10 +87,12 @@ def run_jury(args: argparse.Namespace) -> int:
     ag = report["agreement"]
     for pr in ag["pairs"]:
         k = pr["cohen_kappa"]
-        print(f"cohen kappa {pr['judges'][0]} vs {pr['judges'][1]}: {'—' if k is None else f'{k:.3f}'} (n={pr['n']})")
+        say(args, f"cohen kappa {pr['judges'][0]} vs {pr['judges'][1]}: {'—' if k is None else f'{k:.3f}'} (n={pr['n']})")
     fk = ag["fleiss_kappa"]
-    print(f"fleiss kappa: {'—' if fk is None else f'{fk:.3f}'} over {ag['n_items_all_judges']} items")
+    say(args, f"fleiss kappa: {'—' if fk is None else f'{fk:.3f}'} over {ag['n_items_all_judges']} items")
     for j, a in report.get("accuracy_on_gold", {}).items():
-        print(f"accuracy on gold {j}: {'—' if a is None else f'{a:.3f}'}")
-    print(f"wrote {len(verdicts)} jury verdicts ({method}) to {args.output} and {side}")
+        say(args, f"accuracy on gold {j}: {'—' if a is None else f'{a:.3f}'}")
+    say(args, f"wrote {len(verdicts)} jury verdicts ({method}) to {args.output} and {side}")
+    if args.json:
+        print_json({"output": str(args.output), "agreement_file": str(side), **report})
     return 0

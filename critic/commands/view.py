@@ -6,7 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from critic.commands.common_flags import add_file_output
+from critic.commands.common_flags import add_file_output, add_json, add_limit, limited, print_json, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-plots", action="store_true", help="no plots at the top (with --gold)")
     p.add_argument("--copy-images", action="store_true",
                    help="copy full-size images next to the page too (default: thumbnails copied, originals linked)")
+    add_limit(p, "judgment rows (of each judgments file)")
+    add_json(p)
     p.set_defaults(func=run_view)
 
 
@@ -51,27 +53,39 @@ def run_view(args: argparse.Namespace) -> int:
     reports: list[tuple[str, dict]] = []
     plots: list[tuple[Path, str]] = []
     try:
+        judgments, compare = _limited(args, args.judgments), _limited(args, args.compare)
         if args.gold is not None:
-            reports, plots = _reports(args)
-        info = write_browser(args.output, args.judgments, gold=args.gold, items=args.items, compare=args.compare,
+            reports, plots = _reports(args, judgments, compare)
+        info = write_browser(args.output, judgments, gold=args.gold, items=args.items, compare=compare,
                              title=args.title, judge_scale=args.judge_scale, gold_scale=args.gold_scale,
                              reports=reports, plots=plots, copy_images=args.copy_images)
     except RecordFileError as exc:
         raise CommandError(str(exc)) from exc
-    print(f"wrote {info.describe()}")
+    say(args, f"wrote {info.describe()}")
+    if args.json:
+        print_json({"output": str(args.output), "page": info.describe(), "reports": dict(reports)})
     return 0
 
 
-def _reports(args: argparse.Namespace) -> tuple[list[tuple[str, dict]], list[tuple[Path, str]]]:
+def _limited(args: argparse.Namespace, path: Path | None):
+    """The path itself, or its first ``--limit`` judgments."""
+    if path is None or args.limit is None:
+        return path
+    from critic.evaluation.evaluate import read_judgments
+
+    return limited(args, read_judgments(path)[0])
+
+
+def _reports(args: argparse.Namespace, judgments, compare) -> tuple[list[tuple[str, dict]], list[tuple[Path, str]]]:
     """Each judge's report against the gold, and its plots in PAGE_files/plots-K/."""
     from critic.evaluation.evaluate import evaluate
 
     reports: list[tuple[str, dict]] = []
     plots: list[tuple[Path, str]] = []
-    runs = [args.judgments] + ([args.compare] if args.compare else [])
+    runs = [(args.judgments, judgments)] + ([(args.compare, compare)] if args.compare else [])
     files = args.output.with_name(args.output.stem + "_files")
-    for k, path in enumerate(runs, start=1):
-        report = evaluate(args.gold, path, n_resamples=args.n_resamples, judge_scale=_pair(args.judge_scale),
+    for k, (path, rows) in enumerate(runs, start=1):
+        report = evaluate(args.gold, rows, n_resamples=args.n_resamples, judge_scale=_pair(args.judge_scale),
                           gold_scale=_pair(args.gold_scale))
         name = ", ".join(report.judges) or path.name
         reports.append((name if name not in [n for n, _ in reports] else f"{name} ({path.name})", report.to_dict()))

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from critic.commands.common_flags import add_json, add_limit, limited, print_json, say
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -25,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--no-plots", action="store_true", help="no leaderboard.png")
+    add_limit(p, "judgment rows")
+    add_json(p)
     p.set_defaults(func=run_winrate)
 
 
@@ -55,6 +59,7 @@ def run_winrate(args: argparse.Namespace) -> int:
     try:
         items, item_errors = read_records(args.items, PairwiseItem, resolve_images=False)
         judgments, j_errors = read_judgments(args.judgments)
+        judgments = limited(args, judgments)
         difficulty = read_difficulty(args.difficulty) if args.difficulty else None
     except (RecordFileError, ValueError, KeyError) as exc:
         raise CommandError(f"cannot read the inputs: {exc}") from exc
@@ -71,6 +76,8 @@ def run_winrate(args: argparse.Namespace) -> int:
             "input_problems": len(item_errors) + len(j_errors)}
     write_leaderboard(board, meta, args.out, plot=not args.no_plots)
     for k, m in enumerate(board, 1):
-        print(f"{k:>3}  {m.model:<28} LC {m.lc_win_rate:5.1f}  raw {m.win_rate:5.1f}  (n={m.n})")
-    print(f"wrote {args.out / 'leaderboard.md'}")
+        say(args, f"{k:>3}  {m.model:<28} LC {m.lc_win_rate:5.1f}  raw {m.win_rate:5.1f}  (n={m.n})")
+    say(args, f"wrote {args.out / 'leaderboard.md'}")
+    if args.json:
+        print_json({"out": str(args.out), **meta, "leaderboard": [m.to_dict() for m in board]})
     return 0
