@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from critic.jsonl import encoding_problem
+
 _WS = " \t\r\n"
 
 
@@ -78,7 +80,7 @@ def read_rows(path: str | Path, *, chunk: int = 1 << 20) -> Iterator[Row]:
 
 
 def _first_char(path: Path) -> str:
-    with open(path, encoding="utf-8-sig") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
         while data := fh.read(4096):
             data = data.lstrip(_WS + "\ufeff")
             if data:
@@ -93,9 +95,13 @@ def _object(path: Path, line: int, value: Any) -> Row:
 
 
 def _jsonl_rows(path: Path) -> Iterator[Row]:
-    with open(path, encoding="utf-8-sig") as fh:
+    # surrogateescape: a byte that is not UTF-8 costs its own line, not the whole file
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
         for line, text in enumerate(fh, start=1):
             if not text.strip():
+                continue
+            if (bad := encoding_problem(text)) is not None:
+                yield Row(str(path), line, problem=bad)
                 continue
             try:
                 value = json.loads(text.rstrip("\n"))  # without it a cut-off line's error is at column 1 of "line 2"
@@ -111,11 +117,14 @@ def _array_rows(path: Path, chunk: int) -> Iterator[Row]:
             yield _object(path, line, value)
     except JsonArrayError as exc:
         yield Row(str(path), exc.line, problem=exc.problem, fatal=True)
+    except UnicodeDecodeError as exc:  # one JSON document: a bad byte ends it (JSONL and CSV lose one row)
+        yield Row(str(path), 0, problem=f"not valid UTF-8: byte 0x{exc.object[exc.start]:02x} at byte offset "
+                  f"{exc.start} of a read", fatal=True)
 
 
 def _csv_rows(path: Path) -> Iterator[Row]:
     """Rows as :class:`csv.DictReader` makes them (extra cells under ``None``, missing ones ``None``)."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         reader = csv.reader(fh)
         header: list[str] | None = None
         while True:
@@ -131,6 +140,9 @@ def _csv_rows(path: Path) -> Iterator[Row]:
                 header = cells
                 continue
             if not cells:
+                continue
+            if (bad := next((b for c in cells if (b := encoding_problem(c))), None)) is not None:
+                yield Row(str(path), start, problem=bad)
                 continue
             value: dict[Any, Any] = dict(zip(header, cells))
             if len(cells) > len(header):

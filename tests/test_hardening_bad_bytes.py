@@ -106,3 +106,21 @@ def test_a_recipe_with_a_bad_byte_is_a_message(tmp_path: Path, capsys) -> None:
     rcp.write_bytes(b"name: x\n# caf\xe9\n")
     assert main(["data", "build", str(rcp), "--out", str(tmp_path / "out")]) == 2
     assert f"{rcp}:2: not valid UTF-8 (byte 0xe9)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix, good, bad", [
+    (".jsonl", '{"a": 1}\n', b'{"a": "caf\xe9"}\n'),
+    (".csv", None, b'caf\xe9,2\n'),
+])
+def test_the_row_reader_loses_only_the_bad_line(tmp_path, suffix, good, bad):
+    """issue 14.7: critic.rows (benchmarks, preference files) reads past a byte that is not UTF-8."""
+    from critic.rows import read_rows
+
+    path = tmp_path / f"rows{suffix}"
+    head = b"a,b\n1,2\n" if suffix == ".csv" else good.encode()
+    tail = b"3,4\n" if suffix == ".csv" else b'{"a": 3}\n'
+    path.write_bytes(head + bad + tail)
+    rows = list(read_rows(path))
+    problems = [r for r in rows if r.problem]
+    assert len(problems) == 1 and "not valid UTF-8" in problems[0].problem and problems[0].line in (2, 3)
+    assert [r.value for r in rows if not r.problem] in ([{"a": 1}, {"a": 3}], [{"a": "1", "b": "2"}, {"a": "3", "b": "4"}])

@@ -12,6 +12,7 @@ from critic.commands.main import main
 @pytest.mark.parametrize(("flag", "value"), [
     ("--timeout", "0"), ("--timeout", "nan"), ("--temperature", "-1"), ("--top-p", "5"), ("--top-p", "0"),
     ("--max-new-tokens", "0"), ("--batch-size", "0"), ("--concurrency", "-3"), ("--max-retries", "-1"),
+    ("--timeout", "inf"), ("--temperature", "inf"),
 ])
 def test_out_of_range_values_are_usage_errors(tmp_path: Path, capsys, flag: str, value: str) -> None:
     """issue 14.14: --timeout 0, --temperature -1, --top-p 5, --max-new-tokens 0 were accepted."""

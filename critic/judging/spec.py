@@ -43,7 +43,7 @@ class SamplingOptions(_Options):
     """How the judge generates. Greedy by default: judging should be reproducible."""
 
     max_new_tokens: int = Field(512, ge=1, description="longest answer, in tokens")
-    temperature: float = Field(0.0, ge=0, description="sampling temperature; 0 is greedy")
+    temperature: float = Field(0.0, ge=0, allow_inf_nan=False, description="sampling temperature; 0 is greedy")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
 
     def sampling_params(self, seed: int | None = None) -> SamplingParams:
@@ -62,7 +62,7 @@ class ServerOptions(_Options):
         "else OpenAI)")
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
     concurrency: int = Field(16, ge=1, description="requests in flight")
-    timeout: float = Field(120.0, gt=0, description="seconds per request attempt")
+    timeout: float = Field(120.0, gt=0, allow_inf_nan=False, description="seconds per request attempt")
     max_retries: int = Field(6, ge=0, description="retries on 429, 5xx, timeouts, malformed or empty bodies")
     rpm: int | None = Field(None, ge=1, description="requests per minute (start spacing)")
     image_detail: Literal["low", "high", "auto"] | None = Field(None, description="detail sent with each image")
