@@ -94,9 +94,11 @@ def test_build_writes_every_layout(oracle, tmp_path, capsys):
         for line, conv, row in zip(lines, llava, rows):
             s = TrainingSample.model_validate_json(line)
             assert all(not os.path.isabs(p) and (out / p).is_file() for p in s.images)
-            assert conv["id"] == row["id"] == s.id and conv["image"] == s.images[0] == row["images"][0]
+            assert conv["id"] == row["id"] == s.id and conv["image"] == s.images[0]
+            assert row["images"][0].tobytes() == Image.open(out / s.images[0]).tobytes()  # datasets.Image, embedded
             assert conv["conversations"][0]["value"].count("<image>") == len(s.images) == 1
-            assert conv["conversations"][1]["value"] == row["completion"] == s.completion
+            assert row["completion"][0]["role"] == "assistant"  # conversational, as the prompt
+            assert conv["conversations"][1]["value"] == row["completion"][0]["content"][0]["text"] == s.completion
             assert [m["role"] for m in row["prompt"]] == [m.role for m in s.prompt_messages]
             template = load_template(s.template)
             shown = Verdict.from_dict(s.verdict)
@@ -113,6 +115,9 @@ def test_build_writes_every_layout(oracle, tmp_path, capsys):
     assert not (out / ".partial").exists()
     card = (out / "card.md").read_text()
     assert "20 samples" in card and "whitespace-separated words" in card and "name: test" in card
+    front = yaml.safe_load(card.split("---\n")[1])  # the Hub's front matter
+    assert front["license"] and "image-text-to-text" in front["task_categories"] and "critic" in front["tags"]
+    assert {f["split"] for f in front["configs"][0]["data_files"]} == {"train", "test"}
 
 
 def test_rebuild_from_cache_is_byte_identical_and_sends_nothing(oracle, tmp_path):

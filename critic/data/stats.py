@@ -151,6 +151,25 @@ def _table(counter: dict[str, int], head: str) -> str:
     return f"| {head} | samples |\n| --- | ---: |\n{rows}\n"
 
 
+def front_matter(splits: list[str], license: str = "other") -> list[str]:
+    """The card's Hugging Face Hub metadata (YAML between ``---`` lines): license, task, tags, and a
+    config whose splits are the ``hf/`` layout's Arrow files.
+
+    >>> lines = front_matter(["train"])
+    >>> lines[0], lines[1], lines[-2:]
+    ('---', 'license: other', ['---', ''])
+    >>> lines[1 + lines[1:].index("configs:"):-2]
+    ['configs:', '- config_name: default', '  data_files:', '  - split: train', '    path: hf/train/*.arrow']
+    """
+    import yaml
+
+    meta = {"license": license, "task_categories": ["image-text-to-text"],
+            "tags": ["critic", "llm-as-a-judge", "reward-modeling", "synthetic"],
+            "configs": [{"config_name": "default",
+                         "data_files": [{"split": s, "path": f"hf/{s}/*.arrow"} for s in splits]}]}
+    return ["---", *yaml.safe_dump(meta, sort_keys=False).splitlines(), "---", ""]
+
+
 def write_card(path: Path, stats: DatasetStats, recipe_text: str, description: str, teacher_model: str | None) -> None:
     """``card.md``: what the dataset is, how it was made (the recipe), what it holds, what was dropped."""
     s = stats.to_json()
@@ -158,13 +177,15 @@ def write_card(path: Path, stats: DatasetStats, recipe_text: str, description: s
     cost = "unknown" if t["cost_usd"] is None else f"${t['cost_usd']:.4f}"
     drops = "\n".join(f"- {k}: {v}" for k, v in s["drops"]["by_reason"].items()) or "- none"
     lines = [
+        *front_matter(sorted(smp["by_split"])),
         f"# Critic dataset: {stats.recipe}", "",
         description.strip() or "A critic training dataset built by `critic data build`.", "",
         "## Layout", "",
         "- `{split}.jsonl`: one `critic.records.TrainingSample` per line (image paths relative to this folder).",
         "- `llava/{split}.json`: LLaVA conversation JSON (`id`, `image`, `conversations`).",
-        "- `hf/`: `datasets.load_from_disk` — columns id, task, images, messages, prompt, completion, template,"
-        " template_hash, source, swapped, verdict (JSON text).",
+        "- `hf/`: `datasets.load_from_disk` — columns id, task, images (`datasets.Image`), messages, prompt and"
+        " completion (conversational: TRL's prompt-completion format), template, template_hash, source, swapped,"
+        " verdict (JSON text).",
         "- `images/`: every image once, named by the SHA-256 of its bytes.", "",
         "## Contents", "",
         f"{smp['total']} samples, {s['images']['unique']} images, seed {stats.seed}. "

@@ -244,4 +244,4 @@ def _samples(st: _State, job: JobSpec, rationale: str, verdict: Verdict, out: Wi
                 sum(_words(m.content) for m in sample.prompt_messages), len(sample.completion.split()))
         llava = json.dumps(llava_record(sample, rel), ensure_ascii=False)
         out.rows.append(Row(job.split, record_line(record), llava, rel, stat))
-        hf_rows.setdefault(job.split, []).append(hf_row(record))
+        hf_rows.setdefault(job.split, []).append(hf_row(record, sample.images))

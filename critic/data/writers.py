@@ -235,25 +235,33 @@ class SampleWriter:
             self._sinks[s].close()
 
 
-def hf_row(record: dict[str, Any]) -> dict[str, Any]:
-    """A sample's JSON record as a row of the HF layout (:func:`hf_features`)."""
+def hf_row(record: dict[str, Any], image_files: list[str] | None = None) -> dict[str, Any]:
+    """A sample's JSON record as a row of the HF layout (:func:`hf_features`).
+
+    ``images`` are ``datasets.Image`` values: the bytes of ``image_files`` (the stored files, in the
+    record's order; default the record's paths) and the path relative to the dataset. ``prompt``
+    and ``completion`` are both conversational (TRL's prompt-completion format): the messages
+    without the assistant turn, and the assistant turn alone.
+    """
     messages = [{"role": m["role"], "content": [{"type": p.get("type"), "text": p.get("text")} for p in m["content"]]}
                 for m in record["messages"]]
-    completion = "".join(p.get("text") or "" for p in messages[-1]["content"] if p["type"] == "text")
-    return {"id": record["id"], "task": record["task"], "images": record.get("images", []), "messages": messages,
-            "prompt": messages[:-1], "completion": completion, "template": record["template"],
+    rel = record.get("images", [])
+    images = [{"bytes": Path(f).read_bytes(), "path": r} for f, r in zip(image_files or rel, rel)]
+    return {"id": record["id"], "task": record["task"], "images": images, "messages": messages,
+            "prompt": messages[:-1], "completion": messages[-1:], "template": record["template"],
             "template_hash": record["template_hash"], "source": record.get("source"),
             "swapped": bool(record.get("swapped")), "verdict": json.dumps(record.get("verdict"), sort_keys=True)}
 
 
 def hf_features() -> Any:
-    """The HF layout's schema (messages and prompt nested: role + content parts of type / text)."""
-    from datasets import Features, List, Value
+    """The HF layout's schema (messages, prompt and completion nested: role + content parts of type /
+    text; images as ``datasets.Image``, bytes embedded)."""
+    from datasets import Features, Image, List, Value
 
     part = {"type": Value("string"), "text": Value("string")}
     message = {"role": Value("string"), "content": List(part)}
-    return Features({"id": Value("string"), "task": Value("string"), "images": List(Value("string")),
-                     "messages": List(message), "prompt": List(message), "completion": Value("string"),
+    return Features({"id": Value("string"), "task": Value("string"), "images": List(Image()),
+                     "messages": List(message), "prompt": List(message), "completion": List(message),
                      "template": Value("string"), "template_hash": Value("string"), "source": Value("string"),
                      "swapped": Value("bool"), "verdict": Value("string")})
 
@@ -264,8 +272,9 @@ def arrow_schema() -> Any:
 
     part = pa.struct([("type", pa.string()), ("text", pa.string())])
     message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.list_(part))]))
-    return pa.schema([("id", pa.string()), ("task", pa.string()), ("images", pa.list_(pa.string())),
-                      ("messages", message), ("prompt", message), ("completion", pa.string()),
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])  # datasets.Image's storage
+    return pa.schema([("id", pa.string()), ("task", pa.string()), ("images", pa.list_(image)),
+                      ("messages", message), ("prompt", message), ("completion", message),
                       ("template", pa.string()), ("template_hash", pa.string()), ("source", pa.string()),
                       ("swapped", pa.bool_()), ("verdict", pa.string())])
 
