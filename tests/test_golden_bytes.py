@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 RECORDED = {
-    "dataset": "6690bde73c6fd92ab200ff17b0c7936a82bbf18ce31fc093c2501daa9072dbed",
+    "dataset": "6745ea1ae09fb94b6379461a5ba2d1b2ebbfbaca41d0e1700a1df8a5bb8b26d1",
     "teacher_keys": "86fcc94af93a985810d5ebefc52f356b27952c8a4d180ed746e39e70cfc3997e",
     "judge_openai_keys": "ca1ceb7b05749e4ce988d411e526d5da7b932a19c05f3cdfb54acd0cb3ce31e4",
     "judge_openai_rows": "f323cc79d77f862bde2ba4d2730efbbccc2697902efc3bda17791cc67513a247",
