@@ -31,6 +31,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="responses state only the answer (no second claim): the easiest task, for tiny critics")
     make.set_defaults(func=run_make)
 
+    pairs = toy_sub.add_parser(
+        "pairs", help="write toy preference pairs (the training file of train/toy_rm.yaml)",
+        description="Write DIR/train.jsonl (preference pairs: a colour question, the answer the world grades "
+        "higher as chosen, with the oracle's critique of each answer) and its images; ties are dropped.",
+    )
+    pairs.add_argument("--out", type=Path, required=True, help="output folder")
+    pairs.add_argument("--n", type=int, required=True, help="pairwise toy items to draw (ties dropped, so fewer pairs)")
+    pairs.add_argument("--seed", type=int, default=0)
+    pairs.add_argument("--split", default="train", help="file stem: DIR/SPLIT.jsonl (default train)")
+    pairs.set_defaults(func=run_pairs)
+
     model = toy_sub.add_parser(
         "model", help="build a tiny random-initialised vision-language model",
         description="Build and save a tiny model + processor loadable with AutoModelForImageTextToText and "
@@ -86,6 +97,18 @@ def run_make(args: argparse.Namespace) -> int:
     stats = make_toy(args.out, n=args.n, seed=args.seed, task=args.task, image_size=args.image_size,
                      kinds=kinds, k=args.k, extra_claims=not args.one_claim)
     print(f"wrote {stats.n_items} {args.task} items and {stats.n_images} images to {args.out}")
+    return 0
+
+
+def run_pairs(args: argparse.Namespace) -> int:
+    from critic.commands.errors import CommandError
+    from critic.toy.pairs import write_toy_pairs
+
+    if args.n <= 0:
+        raise CommandError("--n must be positive")
+    path = write_toy_pairs(args.out, n=args.n, seed=args.seed, split=args.split)
+    rows = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    print(f"wrote {rows} preference pairs to {path}")
     return 0
 
 
