@@ -211,6 +211,9 @@ class _JudgmentBase(Record):
     expected_score: float | None = None
     sample_verdicts: list[Any] | None = None
     sample_agreement: float | None = None
+    # Set only by `critic judge --cascade` (critic.judging.cascade): whether the item went to the strong
+    # judge (which then made this judgment) and the cheap judge's confidence in it.
+    cascade: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

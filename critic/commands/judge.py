@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from critic.commands.cascade_options import add_cascade_options
 from critic.commands.common_flags import add_json, add_limit, judge_summary, limited, print_json, print_run
 from critic.commands.judge_options import add_judge_options, judge_spec_from_args
 from critic.commands.map_options import add_map_options
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_map_options(p)
     add_rubric_option(p)
     add_judge_options(p)
+    add_cascade_options(p)
     p.set_defaults(func=run)
 
 
@@ -103,6 +105,10 @@ def _judge(args: argparse.Namespace, judgeable: list, summary, t0: float) -> int
         if judgeable and chosen.task not in tasks:
             raise CommandError(f"--template {args.template} is a {chosen.task} template, but {args.input} has only "
                                f"{' and '.join(sorted(tasks))} items")
+    if args.cascade:  # a cheap judge, then a strong one where it is unsure (critic.judging.cascade)
+        from critic.commands.cascade_options import run_cascade_command
+
+        return run_cascade_command(args, critic, judgeable, summary, t0)
     try:
         judged = judge_to_file(critic, judgeable, args.output, swap=args.swap, summary=summary)
     except (BackendFatalError, ValueError) as exc:
