@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from critic.commands.hub_options import add_push_options, check_push_options, push_after
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="build critic training datasets from recipes",
@@ -37,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--image-root", type=Path, default=None, metavar="DIR",
                    help="read images only inside this folder; an item with a path outside it is dropped, unread")
     b.add_argument("--no-progress", action="store_true")
+    add_push_options(b, "DIR")
     b.set_defaults(func=run_build)
 
 
@@ -57,6 +60,10 @@ def run_build(args: argparse.Namespace) -> int:
         raise CommandError("--out DIR is required (or --dry-run)")
     if args.num_proc is not None and args.num_proc < 1:
         raise CommandError("--num-proc must be at least 1")
+    check_push_options(args)
+    if args.dry_run and args.push_to_hub:
+        raise CommandError("--dry-run writes nothing, so there is nothing to push: drop --push-to-hub "
+                           "(--push-dry-run lists what a real build would upload)")
     opts = BuildOptions(teacher_base_url=args.teacher_base_url, teacher_model=args.teacher_model, cache=args.cache,
                         no_cache=args.no_cache, dry_run=args.dry_run, num_proc=args.num_proc,
                         max_image_pixels=args.max_image_pixels, image_root=args.image_root,
@@ -105,4 +112,5 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"{t['failed_count']} teacher calls failed after retries; run the same command again to retry "
               "only those (the rest comes from the cache)", file=sys.stderr)
         return 1
+    push_after(args, res.out, "dataset")
     return 0

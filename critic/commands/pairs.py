@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from critic.commands.hub_options import add_push_options, check_push_options, push_after
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pairs", help="build DPO pairs per source: correctness (MMPR), Dropout NTP (MMPR) or a critic",
@@ -20,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(TRL's layout, method and source per row), DIR/sources/NAME/ and DIR/stats.json. A rerun resumes.")
     b.add_argument("recipe", type=Path, help="pairs recipe (YAML)")
     b.add_argument("--out", type=Path, required=True, help="output folder")
+    add_push_options(b, "DIR")
     b.set_defaults(func=run_build)
 
 
@@ -30,6 +33,7 @@ def run_build(args: argparse.Namespace) -> int:
     from critic.pairs.build import build_pairs
     from critic.pairs.recipe import PairsRecipeError, load_pairs_recipe
 
+    check_push_options(args)
     try:
         recipe = load_pairs_recipe(args.recipe)
     except PairsRecipeError as exc:
@@ -44,4 +48,5 @@ def run_build(args: argparse.Namespace) -> int:
     for s in stats["sources"]:
         print(json.dumps({k: s[k] for k in ("name", "method", "pairs", "pair_types", "dropped", "samples_per_s",
                                             "pairs_per_s")}))
+    push_after(args, args.out, "dataset")
     return 0

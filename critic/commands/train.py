@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from critic.commands.hub_options import add_push_options, check_push_options, push_after
+
 EPILOG = """\
 overrides: any config key, as --section.key VALUE or --section.key=VALUE (the bare key works when it
 is unambiguous), e.g. --train.learning_rate 1e-5 --data.packing false --train.output_dir runs/x
@@ -29,19 +31,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from the last complete checkpoint in train.output_dir")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    add_push_options(p, "the saved critic (train.output_dir)")
     p.add_argument("overrides", nargs=argparse.REMAINDER, help="--section.key VALUE config overrides")
     p.set_defaults(func=run)
 
 
-FLAGS = {"--resume": "resume", "--print-config": "print_config"}
+FLAGS = {"--resume": "resume", "--print-config": "print_config", "--public": "public",
+         "--push-dry-run": "push_dry_run"}
 
 
 def split_flags(args: argparse.Namespace) -> list[str]:
-    """Pull --resume / --print-config out of the overrides (they may come after the config path)."""
-    rest = []
-    for tok in args.overrides or []:
+    """Pull --resume / --print-config / the push flags out of the overrides (they may come after the config path)."""
+    rest, tokens = [], list(args.overrides or [])
+    while tokens:
+        tok = tokens.pop(0)
         if tok in FLAGS:
             setattr(args, FLAGS[tok], True)
+        elif tok == "--push-to-hub" and tokens:
+            args.push_to_hub = tokens.pop(0)
+        elif tok.startswith("--push-to-hub="):
+            args.push_to_hub = tok.split("=", 1)[1]
         else:
             rest.append(tok)
     return rest
@@ -57,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config, split_flags(args))
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
+    check_push_options(args)
     if args.print_config:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return 0
@@ -78,4 +88,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"trained {summary.global_step} steps in {summary.wall_s:.0f} s"
               + (f", final loss {loss:.4f}" if loss is not None else "")
               + f"; critic saved to {summary.output_dir}", file=sys.stderr)
+        push_after(args, summary.output_dir, "model")
     return 0
