@@ -1,6 +1,10 @@
 """Reward models (issue 15): losses by hand, critique-only targets, a short training of each kind, and a
 reward-model checkpoint in every judge command with no other argument. The learnability runs are in
-``tests/test_reward_learnability.py`` (slow)."""
+``tests/test_reward_learnability.py`` (slow).
+
+Time: the two trainings are one step each on 8 pairs (the setup is mostly imports and building the
+model), shared by every test through module-scoped fixtures; the label-pairs / best-of-n / filter /
+eval-bench runs (each loads the checkpoint again) are ``slow``, ``judge`` covers the same path by default."""
 
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ def toy(tmp_path_factory):
     from critic.toy.world import make_toy
 
     root = tmp_path_factory.mktemp("rm")
-    write_toy_pairs(root / "pairs", n=24, seed=0)
+    write_toy_pairs(root / "pairs", n=8, seed=0)
     make_toy(root / "pairwise", n=6, seed=1000, task="pairwise", kinds=("colour",), extra_claims=False)
     make_toy(root / "pointwise", n=4, seed=1001, task="pointwise", kinds=("colour",), extra_claims=False)
     make_toy(root / "sets", n=2, seed=1002, task="candidates", kinds=("colour",), extra_claims=False, k=3)
@@ -54,9 +58,9 @@ def _train(root: Path, kind: str) -> Path:
     out = root / f"rm_{kind}"
     cfg = load_config_dict({
         "model": {"tiny": TINY}, "data": {"train": str(root / "pairs" / "train.jsonl"), "max_length": 512},
-        "train": {"objective": kind, "output_dir": str(out), "max_steps": 2, "global_batch_size": 4,
-                  "per_device_batch_size": 4, "learning_rate": 1e-3, "progress": False, "logging_steps": 1},
-        "reward": {"stats_samples": 8}})
+        "train": {"objective": kind, "output_dir": str(out), "max_steps": 1, "global_batch_size": 2,
+                  "per_device_batch_size": 2, "learning_rate": 1e-3, "progress": False, "logging_steps": 1},
+        "reward": {"stats_samples": 2}})
     res = run_training(cfg)
     assert res.output_dir == str(out) and res.final_loss is not None
     return out
@@ -151,7 +155,7 @@ def test_critique_score_model_writes_a_critique_then_scores(critique_rm, toy):
     assert len(j.scores) == 2
 
 
-def test_a_reward_model_checkpoint_works_in_every_judge_command(scalar_rm, toy, tmp_path):
+def test_a_reward_model_checkpoint_works_in_judge(scalar_rm, toy, tmp_path):
     from critic.commands.main import main
 
     rm = str(scalar_rm)
@@ -159,6 +163,13 @@ def test_a_reward_model_checkpoint_works_in_every_judge_command(scalar_rm, toy, 
                  "--output", str(tmp_path / "j.jsonl"), "--swap", "both"]) == 0
     rows = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and all(r["judge"].startswith("reward-scalar:") for r in rows)
+
+
+@pytest.mark.slow
+def test_a_reward_model_checkpoint_works_in_the_other_judge_commands(scalar_rm, toy, tmp_path):
+    from critic.commands.main import main
+
+    rm = str(scalar_rm)
     sets = str(toy / "sets" / "items.jsonl")
     assert main(["label-pairs", "--input", sets, "--output", str(tmp_path / "dpo.jsonl"), "--judge-model", rm]) == 0
     assert main(["best-of-n", "--input", sets, "--output", str(tmp_path / "best.jsonl"), "--judge-model", rm]) == 0
