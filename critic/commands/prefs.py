@@ -38,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=["pairwise", "pointwise"], default="pairwise")
     p.add_argument("--aggregation", choices=["llava_ov", "win_count", "bradley_terry"], default="llava_ov",
                    help="pairwise rewards: LLaVA-OV-Chat relative-score sum (default), win count, Bradley-Terry")
+    p.add_argument("--use-expected-score", action="store_true",
+                   help="rank by expected outcomes: each judgment weighted by its verdict probabilities "
+                   "(P(B) - P(A) per pairwise judgment with llava_ov, expected_score pointwise); turns on "
+                   "--verdict-probs")
     p.set_defaults(func=run_label_pairs)
 
     p = sub.add_parser(
@@ -49,6 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=["pairwise", "pointwise"], default="pointwise",
                    help="pointwise: K scores per set (default); pairwise: K(K-1) judgments per set")
     p.add_argument("--aggregation", choices=["llava_ov", "win_count", "bradley_terry"], default="llava_ov")
+    p.add_argument("--use-expected-score", action="store_true",
+                   help="rank by expected outcomes: each judgment weighted by its verdict probabilities "
+                   "(P(B) - P(A) per pairwise judgment with llava_ov, expected_score pointwise); turns on "
+                   "--verdict-probs")
     p.set_defaults(func=run_best_of_n)
 
     p = sub.add_parser(
@@ -113,10 +121,13 @@ def _label(args: argparse.Namespace, make_row: Any, noun: str) -> int:
             print(f"  skipped: {reason}", file=sys.stderr)
         print(f"critic {args.command}: error: no candidate sets to rank in {args.input}", file=sys.stderr)
         return 1
+    if args.use_expected_score:
+        args.verdict_probs = True  # expected outcomes need the verdict probabilities
     critic = load_critic(args, prefix="judge-")
     try:
         stats = label_sets(critic, sets, args.output, mode=args.mode, aggregation=args.aggregation,
-                           template=args.judge_template, summary=summary, make_row=make_row, noun=noun)
+                           template=args.judge_template, summary=summary, make_row=make_row, noun=noun,
+                           use_expected=args.use_expected_score)
     except (BackendFatalError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     summary.wall_s = time.perf_counter() - t0

@@ -72,6 +72,9 @@ class DRSSection(Section):
     enabled: bool = False
     w: float = Field(0.5, ge=0)
     k: float = Field(0.5, gt=0)
+    #: δ from: reward (the pair's reward margin) or expected_score (its expected_margin, written when the
+    #: critic judges with verdict_probs: true; :mod:`critic.judging.expected_outcomes`)
+    margin: Literal["reward", "expected_score"] = "reward"
 
 
 class DPOSection(Section):

@@ -17,7 +17,9 @@ to the batch's β vector — every TRL loss that multiplies by β (sigmoid, hing
 bco_pair, ...) becomes per-pair, and MPO's mixture (``loss_type: [sigmoid, bco_pair, sft]``,
 ``loss_weights: [0.8, 0.2, 1.0]``) mixes the per-pair terms. The margin's scale depends on the
 aggregation (``llava_ov`` margins of a K=5 choice-template tournament lie in (0, 16]); pick ``k``
-for it (``k = 0.5``: β reaches 63 % of its growth at δ = 2).
+for it (``k = 0.5``: β reaches 63 % of its growth at δ = 2). With ``drs.margin: expected_score`` δ is the
+pair's expected margin instead (:func:`pair_margins`): each judgment weighted by its verdict
+probabilities, so a pair the critic was unsure of gets a smaller β.
 
 >>> round(drs_beta(0.0, 0.1, 0.5, 0.5), 6), round(drs_beta(2.0, 0.1, 0.5, 0.5), 6)
 (0.1, 0.131606)
@@ -41,3 +43,21 @@ def drs_beta(margin: float, beta0: float, w: float, k: float) -> float:
 def drs_betas(margins: Sequence[float], *, beta0: float, w: float, k: float) -> list[float]:
     """:func:`drs_beta` of every margin."""
     return [drs_beta(float(m), beta0, w, k) for m in margins]
+
+
+def pair_margins(rows: Sequence[dict], source: str = "reward") -> list[float]:
+    """Each pair row's δ (clipped at 0): its ``margin`` (``source="reward"``) or its ``expected_margin``
+    (``"expected_score"``: the chosen minus the rejected answer's expected reward, which ``label-pairs``
+    writes when the critic judged with verdict probabilities). A row without it is an error naming it.
+
+    >>> pair_margins([{"margin": 2.0, "expected_margin": 0.9}, {"margin": -0.0, "expected_margin": -0.1}], "expected_score")
+    [0.9, 0.0]
+    """
+    key = {"reward": "margin", "expected_score": "expected_margin"}[source]
+    out = []
+    for row in rows:
+        if row.get(key) is None:
+            hint = " (label the pairs with the critic's verdict_probs: true)" if key == "expected_margin" else ""
+            raise ValueError(f"pair {row.get('id')!r} has no {key}{hint}")
+        out.append(max(0.0, float(row[key])))
+    return out

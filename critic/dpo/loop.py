@@ -152,11 +152,11 @@ def evaluate(cfg: DPORunConfig, sampler: _Sampler, prompts: list[Any], folder: P
 def _betas(cfg: DPORunConfig, pairs: Path) -> list[float] | None:
     if not cfg.dpo.drs.enabled:
         return None
-    from critic.dpo.drs import drs_betas
+    from critic.dpo.drs import drs_betas, pair_margins
     from critic.dpo.pairs import read_pair_rows
 
     d = cfg.dpo.drs
-    return drs_betas([max(0.0, float(row["margin"])) for row in read_pair_rows(pairs)], beta0=cfg.dpo.beta, w=d.w, k=d.k)
+    return drs_betas(pair_margins(read_pair_rows(pairs), d.margin), beta0=cfg.dpo.beta, w=d.w, k=d.k)
 
 
 def _label_round(cfg: DPORunConfig, r: int, policy: str, prompts: list[Any], eval_prompts: list[Any], folder: Path,

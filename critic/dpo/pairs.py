@@ -57,7 +57,7 @@ def dpo_row(cset: CandidateSet, ranked: Any) -> dict[str, Any]:
     """The TRL preference row of a set ranked with a pair (``ranked.has_pair``)."""
     if ranked.chosen is None or ranked.rejected is None:
         raise ValueError(f"{cset.id}: no chosen / rejected pair ({ranked.reason})")
-    return {
+    row = {
         "id": cset.id,
         "images": list(cset.images),
         "prompt": prompt_messages(cset.question, len(cset.images)),
@@ -74,6 +74,9 @@ def dpo_row(cset: CandidateSet, ranked: Any) -> dict[str, Any]:
         "template": ranked.template,
         "judgment_ids": list(ranked.judgment_ids),
     }
+    if getattr(ranked, "expected_margin", None) is not None:  # judged with verdict probabilities
+        row["expected_margin"] = ranked.expected_margin
+    return row
 
 
 def read_pair_rows(path: str | Path) -> list[dict[str, Any]]:
@@ -174,7 +177,7 @@ def pair_or_reason(cset: CandidateSet, ranked: Any) -> tuple[dict[str, Any] | No
 def label_sets(critic: Any, sets: Sequence[CandidateSet], out: str | Path, *, mode: str = "pairwise",
                aggregation: str = "llava_ov", template: Any = None, summary: Any = None,
                make_row: Callable[[CandidateSet, Any], tuple[dict[str, Any] | None, str | None]] = pair_or_reason,
-               noun: str = "pairs") -> LabelStats:
+               noun: str = "pairs", use_expected: bool = False) -> LabelStats:
     """Rank ``sets`` with ``critic`` and append one row per set (``make_row``: DPO pairs) to ``out``, resumably.
 
     Next to ``out``: ``OUT.rankings.jsonl`` (every ranked set, with or without a row, with its
@@ -198,7 +201,8 @@ def label_sets(critic: Any, sets: Sequence[CandidateSet], out: str | Path, *, mo
             JsonlWriter(paths["rankings"], append=True) as rankings, \
             JsonlWriter(paths["judgments"], append=True) as judgments:
         try:
-            for res in rank_stream(critic, todo, mode=mode, aggregation=aggregation, template=template):
+            for res in rank_stream(critic, todo, mode=mode, aggregation=aggregation, template=template,
+                                   use_expected=use_expected):
                 for j in res.judgments:
                     stats.judge.add(j)
                 r = res.ranked

@@ -97,6 +97,9 @@ class RankedSet(Record):
     chosen_reward: float | None = None
     rejected_reward: float | None = None
     margin: float | None = None
+    #: chosen minus rejected answer's expected reward, where the judgments carry verdict probabilities
+    #: (:mod:`critic.judging.expected_outcomes`); unset otherwise
+    expected_margin: float | None = None
     reason: str | None = None
     n_judged: int = 0
     n_ties: int = 0
@@ -228,8 +231,16 @@ def _items(cset: CandidateSet, mode: str) -> tuple[list[Any], list[tuple[int, ..
 
 
 def summarise(cset: CandidateSet, judgments: Sequence[Any], keys: Sequence[tuple[int, ...]], mode: str,
-              aggregation: str) -> RankedSet:
-    """Build the :class:`RankedSet` of one set from its judgments (``keys[n]`` = answers of ``judgments[n]``)."""
+              aggregation: str, use_expected: bool = False) -> RankedSet:
+    """Build the :class:`RankedSet` of one set from its judgments (``keys[n]`` = answers of ``judgments[n]``).
+
+    ``use_expected``: rank by expected outcomes (:mod:`critic.judging.expected_outcomes`)."""
+    from critic.judging.expected_outcomes import (
+        expected_margin,
+        expected_point_score,
+        expected_relative_score,
+    )
+
     k = len(cset.candidates)
     counts = dict(n_judged=sum(j.error is None for j in judgments), n_errors=sum(j.error is not None for j in judgments),
                   n_parse_failures=sum(j.parse_error is not None for j in judgments),
@@ -241,7 +252,7 @@ def summarise(cset: CandidateSet, judgments: Sequence[Any], keys: Sequence[tuple
         matrix: list[list[float | None]] = [[None] * k for _ in range(k)]
         verdicts: list[list[str | None]] = [[None] * k for _ in range(k)]
         for j, (a, b) in zip(judgments, keys):
-            matrix[a][b] = relative_score(j)
+            matrix[a][b] = expected_relative_score(j) if use_expected else relative_score(j)
             verdicts[a][b] = j.winner
         rewards = {"llava_ov": lambda: llava_ov_rewards(matrix), "win_count": lambda: win_count_rewards(verdicts),
                    "bradley_terry": lambda: bradley_terry_rewards(verdicts)}[aggregation]()
@@ -250,7 +261,7 @@ def summarise(cset: CandidateSet, judgments: Sequence[Any], keys: Sequence[tuple
     else:
         scores: list[float | None] = [None] * k
         for j, (a,) in zip(judgments, keys):
-            scores[a] = j.score
+            scores[a] = expected_point_score(j) if use_expected else j.score
         rewards, n_j = list(scores), [int(s is not None) for s in scores]
         extra["scores"] = scores
     chosen, rejected, reason = choose_pair(cset.candidates, rewards) if k >= 2 else (None, None, "fewer than 2 answers")
@@ -261,6 +272,8 @@ def summarise(cset: CandidateSet, judgments: Sequence[Any], keys: Sequence[tuple
     if chosen is not None and rejected is not None:
         cr, rr = rewards[chosen], rewards[rejected]
         pair = dict(chosen=chosen, rejected=rejected, chosen_reward=cr, rejected_reward=rr, margin=cr - rr)  # type: ignore[operator]
+        pair["expected_margin"] = expected_margin(judgments, keys, mode, k, chosen, rejected,
+                                                   llava_ov_rewards)
     return RankedSet(id=cset.id, mode=mode, aggregation=aggregation if mode == "pairwise" else "score", k=k,
                      rewards=rewards, n_judgments=n_j, reason=reason, **pair, **counts, **extra)
 
@@ -280,15 +293,19 @@ def _load_once(cset: CandidateSet) -> list[Any] | None:
 
 def rank_stream(critic: Judge, sets: Iterable[CandidateSet], *, mode: str = "pairwise", aggregation: str = "llava_ov",
                 template: str | Template | None = None, chunk_sets: int = 32, reuse: bool = True,
-                pil_images: Mapping[str, Sequence[Image.Image]] | None = None) -> Iterator[SetResult]:
+                pil_images: Mapping[str, Sequence[Image.Image]] | None = None,
+                use_expected: bool = False) -> Iterator[SetResult]:
     """Rank sets, yielding a :class:`SetResult` as soon as all judgments of a set are in.
 
     Sets are judged ``chunk_sets`` at a time (one backend stream per chunk keeps the backend busy
     and memory bounded). With ``reuse`` each set's images are read once for all its requests and
     a backend with an image-reuse scope (the OpenAI backend's ``reuse_images``) encodes each image
     once. ``pil_images`` maps a set id to its images in memory (PIL), used instead of reading
-    ``set.images``.
+    ``set.images``. ``use_expected``: rank by expected outcomes (pointwise, or pairwise ``llava_ov``;
+    :mod:`critic.judging.expected_outcomes`).
     """
+    if use_expected and mode == "pairwise" and aggregation != "llava_ov":
+        raise ValueError(f"ranking by expected scores works with the llava_ov aggregation, not {aggregation}")
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if aggregation not in AGGREGATIONS:
@@ -304,15 +321,16 @@ def rank_stream(critic: Judge, sets: Iterable[CandidateSet], *, mode: str = "pai
             seen.add(cset.id)
             chunk.append(cset)
             if len(chunk) >= chunk_sets:
-                yield from _rank_chunk(critic, chunk, mode, aggregation, template, reuse, pil_images or {})
+                yield from _rank_chunk(critic, chunk, mode, aggregation, template, reuse, pil_images or {},
+                                       use_expected)
                 chunk = []
         if chunk:
-            yield from _rank_chunk(critic, chunk, mode, aggregation, template, reuse, pil_images or {})
+            yield from _rank_chunk(critic, chunk, mode, aggregation, template, reuse, pil_images or {}, use_expected)
 
 
 def _rank_chunk(critic: Judge, sets: list[CandidateSet], mode: str, aggregation: str,
                 template: str | Template | None, reuse: bool,
-                given: Mapping[str, Sequence[Image.Image]]) -> Iterator[SetResult]:
+                given: Mapping[str, Sequence[Image.Image]], use_expected: bool = False) -> Iterator[SetResult]:
     items: list[Any] = []
     pil: list[Any] = []
     where: dict[str, tuple[int, int]] = {}  # item id -> (set index, position in the set's item list)
@@ -343,7 +361,7 @@ def _rank_chunk(critic: Judge, sets: list[CandidateSet], mode: str, aggregation:
         remaining[s] -= 1
         if remaining[s] == 0:
             cset = sets[s]
-            yield SetResult(cset, summarise(cset, got[s], keys[s], mode, aggregation), list(got[s]))
+            yield SetResult(cset, summarise(cset, got[s], keys[s], mode, aggregation, use_expected), list(got[s]))
 
 
 def rank(critic: Judge, sets: Sequence[CandidateSet] | CandidateSet, **kwargs: Any) -> list[RankedSet] | RankedSet:
