@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,6 @@ class CascadeReport:
     strong_tokens: int = 0
     cheap_cost: float | None = None
     strong_cost: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def share_escalated(self) -> float:
