@@ -82,3 +82,15 @@ def test_quickstart_meets_the_learnability_bar_within_five_minutes(tmp_path, cap
     again = json.loads((out / "quickstart.json").read_text())
     assert rc2 == 0 and again["headline"] == h
     assert again["wall_s"] < summary["wall_s"] / 3
+
+
+def test_seeded_recipe_moves_the_training_seeds_only(tmp_path):
+    from critic.toy.quickstart import seeded_recipe
+
+    path = seeded_recipe(asset_dir("data_recipes") / "toy.yaml", 2, tmp_path)
+    shipped = yaml.safe_load((asset_dir("data_recipes") / "toy.yaml").read_text())
+    seeded = yaml.safe_load(path.read_text())
+    assert seeded["seed"] == 2
+    assert [s["seed"] for s in seeded["sources"]] == [s["seed"] + 20 for s in shipped["sources"]]
+    assert {k: v for k, v in seeded.items() if k not in ("seed", "sources")} == \
+        {k: v for k, v in shipped.items() if k not in ("seed", "sources")}

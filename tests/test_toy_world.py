@@ -293,3 +293,18 @@ def test_candidates_majority_vote_is_at_chance() -> None:
 
 def test_scores_are_the_documented_scale() -> None:
     assert SCORES == {"right": 10, "partly": 6, "wrong": 3, "off_topic": 1}
+
+
+def test_off_topic_and_tie_rates_shape_a_training_mix() -> None:
+    """``off_topic_rate`` / ``tie_rate`` change the mix; ``None`` keeps the default items byte for byte."""
+    def dump(**kw):
+        return [it.model_dump_json() for it, _ in generate_items(200, 7, "pairwise", kinds=["colour"],
+                                                                   extra_claims=False, **kw)]
+
+    assert dump() == dump(off_topic_rate=None, tie_rate=None)
+    items = [PairwiseItem.model_validate_json(s) for s in dump(off_topic_rate=0.2, tie_rate=0.1)]
+    off = sum("off_topic" in it.meta["correctness"] for it in items) / len(items)
+    ties = sum(it.label == "tie" for it in items) / len(items)
+    assert 0.3 <= off <= 0.6 and ties <= 0.2, (off, ties)  # default: about 6 % off-topic, 20 % ties
+    with pytest.raises(ValueError, match="off_topic_rate"):
+        next(generate_items(1, 0, "pairwise", off_topic_rate=1.5))

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, default=4, help="candidates per set (default 4)")
     p.add_argument("--recipe", type=Path, default=None, help="data recipe (default: the shipped data_recipes/toy.yaml)")
     p.add_argument("--train-config", type=Path, default=None, help="training config (default: the shipped train/toy.yaml)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed N: the recipe's seed (split), its toy sources' item seeds (+10 N), the training and "
+                   "model-init seeds; held-out items stay fixed (default: recipe and config as written, i.e. seed 0)")
     p.add_argument("--retrain", action="store_true", help="train again even if the checkpoint is up to date")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("overrides", nargs="*", metavar="--section.key VALUE",
@@ -45,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     env_for_quickstart()
     opts = QuickstartOptions(out=args.out, n_heldout=args.n_heldout, n_candidate_sets=args.candidate_sets, k=args.k,
                              recipe=args.recipe, train_config=args.train_config, train_overrides=args.overrides,
-                             retrain=args.retrain, progress=not args.no_progress and sys.stderr.isatty(),
-                             runner=main)
+                             retrain=args.retrain, seed=args.seed,
+                             progress=not args.no_progress and sys.stderr.isatty(), runner=main)
     t0 = time.perf_counter()
     try:
         res = run_quickstart(opts)

@@ -81,6 +81,8 @@ class ToySource(_SourceBase):
     kinds: list[str] | None = None
     one_claim: bool = False
     image_size: int = Field(32, ge=8)
+    off_topic_rate: float | None = Field(None, ge=0, lt=1)  # None: the task's default (pointwise 0.08, pairwise 0.03)
+    tie_rate: float | None = Field(None, ge=0, lt=1)  # share of pairs that are ties; None: the default 0.2
 
 
 class _ColumnMapped(_SourceBase):

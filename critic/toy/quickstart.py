@@ -66,6 +66,7 @@ class QuickstartOptions:
     train_overrides: list[str] = field(default_factory=list)
     retrain: bool = False
     progress: bool = True
+    seed: int | None = None  # None: the recipe and the config as written (the shipped ones are seed 0)
     runner: Runner = field(default=lambda argv: _no_runner(argv), repr=False)
 
 
@@ -218,6 +219,36 @@ def _train(out: Path, data_dir: Path, opts: QuickstartOptions, stages: list[Stag
     return ckpt
 
 
+#: Toy sources draw their items with ``seed + SOURCE_SEED_STRIDE * N`` under ``--seed N``: fresh training items
+#: per seed, clear of the held-out seeds (1000, 1001, 2000) for the shipped sources (seeds 1, 2) and N < 99.
+SOURCE_SEED_STRIDE = 10
+HELDOUT_SEEDS = (1000, 1001, 2000)
+
+
+def seeded_recipe(recipe: Path, seed: int, out: Path) -> Path:
+    """``recipe`` with ``seed: N`` and every toy source's item seed shifted by ``10 N``, written under ``out``.
+
+    Relative ``path`` / ``image_folder`` values are made absolute (they were relative to ``recipe``).
+    """
+    import yaml
+
+    from critic.data.recipe import resolve_path
+
+    data = yaml.safe_load(recipe.read_text())
+    data["seed"] = seed
+    for src in data.get("sources") or []:
+        if src.get("kind") == "toy":
+            src["seed"] = int(src.get("seed", 0)) + SOURCE_SEED_STRIDE * seed
+            if src["seed"] in HELDOUT_SEEDS:
+                raise QuickstartError(f"--seed {seed} would train on held-out toy seed {src['seed']}")
+        for key in ("path", "image_folder"):
+            if isinstance(src.get(key), str):
+                src[key] = str(resolve_path(recipe, src[key]))
+    path = out / f"recipe-seed{seed}.yaml"
+    path.write_text(f"# {recipe} with --seed {seed} (critic quickstart)\n" + yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
 def _headline(report_dir: Path) -> dict[str, Any]:
     rep = json.loads((report_dir / "report.json").read_text())
     out: dict[str, Any] = {}
@@ -254,6 +285,10 @@ def run_quickstart(opts: QuickstartOptions) -> QuickstartResult:
     items = _heldout(out, opts, stages)
 
     recipe = opts.recipe or asset_dir("data_recipes") / "toy.yaml"
+    if opts.seed is not None:  # the recipe's seed and the training seeds; held-out items stay as they are
+        recipe = seeded_recipe(Path(recipe), opts.seed, out)
+        opts.train_overrides = ["--train.seed", str(opts.seed), "--model.tiny.seed", str(opts.seed),
+                                *opts.train_overrides]
     data_dir = out / "data"
     with OracleProcess(cache / "teacher.log") as oracle:
         _say(f"\noracle teacher (a GPT-4o stand-in that reads the pixels) listening on {oracle.base_url}")

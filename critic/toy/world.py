@@ -209,9 +209,10 @@ def _setup(rng: random.Random, kind: str) -> _Setup:
                   rng.choice([v for v in extras if v != extra_truth]))
 
 
-def _response(rng: random.Random, s: _Setup, task: str, extra_claims: bool) -> tuple[str, str, int]:
-    """Draw a class and write a response of it: (text, class, gold score)."""
-    p_off, p_main, p_extra = _MIX[task]
+def _response(rng: random.Random, s: _Setup, task: str, extra_claims: bool,
+              mix: tuple[float, float, float] | None = None) -> tuple[str, str, int]:
+    """Draw a class and write a response of it: (text, class, gold score); ``mix`` overrides :data:`_MIX`."""
+    p_off, p_main, p_extra = mix or _MIX[task]
     if rng.random() < p_off:
         other = _other_subject(rng, s.q)
         mains, extras = _values(other)
@@ -232,9 +233,10 @@ def _checked(s: _Setup, responses: list[tuple[str, str, int]]) -> list[ToyGrade]
     return grades
 
 
-def _tie_keep(task: str, extra_claims: bool) -> float:
-    """Probability of keeping a drawn tie so that about ``_TIE_RATE`` of pairs are ties."""
-    p_off, p_main, p_extra = _MIX[task]
+def _tie_keep(task: str, extra_claims: bool, mix: tuple[float, float, float] | None = None,
+              tie_rate: float = _TIE_RATE) -> float:
+    """Probability of keeping a drawn tie so that about ``tie_rate`` of pairs are ties."""
+    p_off, p_main, p_extra = mix or _MIX[task]
     on = 1 - p_off
     if extra_claims:
         probs = [on * p_main * p_extra, on * p_main * (1 - p_extra), on * (1 - p_main) * p_extra,
@@ -242,18 +244,22 @@ def _tie_keep(task: str, extra_claims: bool) -> float:
     else:
         probs = [on * p_main, on * (1 - p_main), p_off]
     p_tie = sum(p * p for p in probs)
-    return min(1.0, _TIE_RATE * (1 - p_tie) / (p_tie * (1 - _TIE_RATE)))
+    return min(1.0, tie_rate * (1 - p_tie) / (p_tie * (1 - tie_rate)))
 
 
 def generate_items(n: int, seed: int, task: Literal["pointwise", "pairwise", "candidates"], *,
                    image_size: int = 32, kinds: Sequence[str] = DEFAULT_KINDS, k: int = 5,
-                   extra_claims: bool = True) -> Iterator[tuple[Item, list[Image.Image]]]:
+                   extra_claims: bool = True, off_topic_rate: float | None = None,
+                   tie_rate: float | None = None) -> Iterator[tuple[Item, list[Image.Image]]]:
     """Yield ``n`` items with their images (in memory); ``item.images`` holds ``images/NNNNN.png`` names.
 
     Question ``i`` draws from its own ``random.Random(f"{seed}:{i}")``, so a smaller ``n`` gives a prefix.
     Kinds go round-robin. Pairwise items come :data:`PAIRS_PER_QUESTION` to a question (same image,
     same ``question_id``). ``extra_claims=False`` writes one-claim responses (classes right / wrong /
-    off_topic only): the easiest task, learnable by a tiny model on the colour kind.
+    off_topic only): the easiest task, learnable by a tiny model on the colour kind. ``off_topic_rate``
+    (the probability that a response answers about another subject) and ``tie_rate`` (the share of
+    pairs that are ties) override the task's defaults (:data:`_MIX`, :data:`_TIE_RATE`), e.g. for a
+    training mix with more off-topic negatives; ``None`` keeps the defaults (and the same bytes).
     """
     if task not in _MIX:
         raise ValueError(f"unknown task {task!r}")
@@ -261,8 +267,12 @@ def generate_items(n: int, seed: int, task: Literal["pointwise", "pairwise", "ca
         raise ValueError(f"kinds must be a non-empty subset of {ALL_KINDS}, got {list(kinds)}")
     if k < 1:
         raise ValueError("k must be >= 1")
+    for name, rate in (("off_topic_rate", off_topic_rate), ("tie_rate", tie_rate)):
+        if rate is not None and not 0 <= rate < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {rate}")
     per_q = PAIRS_PER_QUESTION if task == "pairwise" else 1
-    keep_tie = _tie_keep(task, extra_claims)
+    mix = None if off_topic_rate is None else (off_topic_rate, *_MIX[task][1:])
+    keep_tie = _tie_keep(task, extra_claims, mix, _TIE_RATE if tie_rate is None else tie_rate)
     made = 0
     for qi in range((n + per_q - 1) // per_q):
         rng = random.Random(f"{seed}:{qi}")
@@ -281,14 +291,14 @@ def generate_items(n: int, seed: int, task: Literal["pointwise", "pairwise", "ca
         meta = {"kind": kind, "truth": s.truth, "scene": s.scene.to_json()}
         for j in range(min(per_q, n - made)):
             if task == "pointwise":
-                resp = [_response(rng, s, task, extra_claims)]
+                resp = [_response(rng, s, task, extra_claims, mix)]
                 grades = _checked(s, resp)
                 item: Item = PointwiseItem(id=f"toy{seed}-{qi:05d}", response=resp[0][0], score=resp[0][2], **base,
                                            meta={**meta, "correctness": [resp[0][1]],
                                                  "rationale": item_rationale(s.scene, s.q.text, grades, task)})
             elif task == "pairwise":
                 while True:
-                    resp = [_response(rng, s, task, extra_claims) for _ in range(2)]
+                    resp = [_response(rng, s, task, extra_claims, mix) for _ in range(2)]
                     tie = resp[0][2] == resp[1][2]
                     if resp[0][0] != resp[1][0] and (not tie or rng.random() < keep_tie):
                         break
@@ -299,7 +309,7 @@ def generate_items(n: int, seed: int, task: Literal["pointwise", "pairwise", "ca
                                     meta={**meta, "correctness": [r[1] for r in resp], "scores": [r[2] for r in resp],
                                           "rationale": item_rationale(s.scene, s.q.text, grades, task)})
             else:
-                resp = [_response(rng, s, task, extra_claims) for _ in range(k)]
+                resp = [_response(rng, s, task, extra_claims, mix) for _ in range(k)]
                 grades = _checked(s, resp)
                 item = CandidateSet(id=f"toy{seed}-{qi:05d}", candidates=[r[0] for r in resp],
                                     scores=[float(r[2]) for r in resp], **base,
