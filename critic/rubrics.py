@@ -2,7 +2,7 @@
 
 An item's ``rubric`` (:mod:`critic.records`) is text; a prometheus-style dict (``criteria`` and
 ``score1_description`` ... ``score5_description``, Prometheus's feedback-collection layout) is
-written as the text the shipped templates show. ``--rubric FILE`` (``critic judge``, ``eval-bench``)
+written as the text the shipped templates show. ``--rubric FILE`` (``critic judge``, ``eval-bench``, ``data build``)
 reads one from a text, JSON or YAML file and gives it to every item without one. A template that
 takes a rubric says so (``Template.takes_rubric``: a ``rubric`` default in its header, or the
 variable in its text); the rubric then is part of the prompt, hence of the cache key, and is

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from critic.commands.hub_options import add_push_options, check_push_options, push_after
+from critic.commands.rubric_option import add_rubric_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--image-root", type=Path, default=None, metavar="DIR",
                    help="read images only inside this folder; an item with a path outside it is dropped, unread")
     b.add_argument("--no-progress", action="store_true")
+    add_rubric_option(b)
     add_push_options(b, "DIR")
     b.set_defaults(func=run_build)
 
@@ -64,9 +66,17 @@ def run_build(args: argparse.Namespace) -> int:
     if args.dry_run and args.push_to_hub:
         raise CommandError("--dry-run writes nothing, so there is nothing to push: drop --push-to-hub "
                            "(--push-dry-run lists what a real build would upload)")
+    rubric = None
+    if args.rubric is not None:
+        from critic.rubrics import read_rubric_file
+
+        try:
+            rubric = read_rubric_file(args.rubric)
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"--rubric {args.rubric}: {exc}") from exc
     opts = BuildOptions(teacher_base_url=args.teacher_base_url, teacher_model=args.teacher_model, cache=args.cache,
                         no_cache=args.no_cache, dry_run=args.dry_run, num_proc=args.num_proc,
-                        max_image_pixels=args.max_image_pixels, image_root=args.image_root,
+                        max_image_pixels=args.max_image_pixels, image_root=args.image_root, rubric=rubric,
                         progress=not args.no_progress and sys.stderr.isatty())
     try:
         res = build_dataset(args.recipe, args.out, opts)

@@ -62,6 +62,7 @@ class BuildOptions:
     progress: bool = True
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS  # a larger image drops its item (issue 14.4)
     image_root: Path | None = None  # images outside this folder drop their item, unread (issue 14.16)
+    rubric: str | None = None  # rubric text for items without one (``--rubric FILE``; before the recipe's ``rubrics``)
 
 
 @dataclass
@@ -168,10 +169,11 @@ class _Runner:
             close_worker()
 
 
-def _jobs(recipe: Recipe, path: Path, stats: DatasetStats, images: ImageStore) -> Iterator[JobSpec]:
+def _jobs(recipe: Recipe, path: Path, stats: DatasetStats, images: ImageStore,
+          rubric: str | None = None) -> Iterator[JobSpec]:
     seq = itertools.count()
     for i, cfg in enumerate(recipe.sources):
-        planner = Planner(recipe, path, i, stats, images, seq)
+        planner = Planner(recipe, path, i, stats, images, seq, rubric)
         yield from planner.jobs(open_source(cfg, path))
 
 
@@ -190,7 +192,7 @@ def _dry_run(recipe: Recipe, path: Path, opts: BuildOptions, result: BuildResult
     try:
         store = ImageStore(tmp, copy_files=False)
         store.max_pixels, store.image_root = opts.max_image_pixels, opts.image_root
-        jobs = _jobs(recipe, path, result.stats, store)
+        jobs = _jobs(recipe, path, result.stats, store, opts.rubric)
         with _progress(opts.progress, "planning") as bar:
             for window in _windows(jobs, recipe.teacher.window_size):
                 _count(result.planned, window)
@@ -273,7 +275,7 @@ def build_dataset(recipe_path: str | Path, out_dir: str | Path | None, opts: Bui
                        recipe.explain_instruction, str(staging.out), max_image_pixels=opts.max_image_pixels)
     runner = _Runner(cfg, opts.num_proc or 1, opts.backend)
     try:
-        jobs = _jobs(recipe, path, stats, staging.images)
+        jobs = _jobs(recipe, path, stats, staging.images, opts.rubric)
         windows = (_count(result.planned, w) for w in _windows(jobs, recipe.teacher.window_size))
         with _progress(opts.progress, "building") as bar:
             for window, res in runner.run(windows):

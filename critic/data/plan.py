@@ -7,6 +7,10 @@ dropped and whether the pair is shown swapped, and assigns the split. The random
 ``(recipe seed, source name, item id)`` only and the split by a hash of ``(seed, split key)``, so a
 job never depends on what came before it: the same recipe plans the same jobs, in the same order.
 
+An item without a rubric of its own gets the build's ``--rubric`` (``rubric``), else one drawn
+from the source's (else the recipe's) ``rubrics`` by a hash of ``(recipe seed, item id)``: the same
+item gets the same rubric in every run and worker, and the draw leaves the other choices unchanged.
+
 Every input that cannot become a job is counted in :class:`~critic.data.stats.DatasetStats` with
 its ``file:line`` and one of the reasons below (sources add their own, see :mod:`critic.data.sources`).
 """
@@ -90,9 +94,11 @@ class Planner:
     """Turns one source's events into jobs (see the module docstring); ``seq`` numbers every event."""
 
     def __init__(self, recipe: Recipe, recipe_path: Path, index: int, stats: DatasetStats, images: ImageStore,
-                 seq: itertools.count) -> None:
+                 seq: itertools.count, rubric: str | None = None) -> None:
         self.recipe, self.stats, self.images, self.seq = recipe, stats, images, seq
         self.cfg = recipe.sources[index]
+        self.rubric = rubric
+        self.rubrics = self.cfg.rubrics if self.cfg.rubrics is not None else recipe.rubrics
         self.name = recipe.source_name(index)
         loc = ("sources", index, "templates") if self.cfg.templates is not None else ("templates",)
         self.mix = TemplateMix(self.cfg.templates if self.cfg.templates is not None else recipe.templates,
@@ -106,6 +112,12 @@ class Planner:
                "image": Path(item.images[0]).name if item.images else item.id}[self.recipe.split_key]
         u = _unit(self.recipe.seed, key)
         return next((name for cut, name in self.cuts if u < cut), self.cuts[-1][1])
+
+    def rubric_for(self, item_id: str) -> str | None:
+        """The rubric an item without its own gets: ``--rubric``, else a seeded draw from ``rubrics``."""
+        if self.rubric is not None or not self.rubrics:
+            return self.rubric
+        return self.rubrics[int(_unit("rubric", self.recipe.seed, item_id) * len(self.rubrics))]
 
     def _store_images(self, src: SourceItem, seq: int) -> list[str] | None:
         """Copy the item's images (and its clip's sampled frames, :mod:`critic.data.clips`) into the
@@ -153,6 +165,8 @@ class Planner:
             if frames is None:
                 continue
             item = ev.item
+            if not item.rubric and (rubric := self.rubric_for(item.id)) is not None:
+                item.rubric = rubric
             if mode == "gold" and not isinstance((item.meta or {}).get("rationale"), str):
                 self.stats.drop(seq, ev.where, self.name, NO_RATIONALE, "the gold target needs meta.rationale")
                 continue

@@ -27,7 +27,9 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -38,6 +40,7 @@ from pydantic import (
 
 from critic.judging.spec import JudgeSpec, SamplingOptions, ServerOptions
 from critic.rows import current_names
+from critic.rubrics import read_rubric_file, rubric_text
 
 TargetMode = Literal["teacher_judge", "teacher_explain", "gold"]
 TEACHER_MODES = ("teacher_judge", "teacher_explain")
@@ -55,6 +58,84 @@ class _Cfg(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: A one-line entry of ``rubrics`` ending so is a file (relative to the recipe), never inline text.
+RUBRIC_FILE_SUFFIXES = (".txt", ".md", ".json", ".yaml", ".yml")
+
+
+def _recipe_dir(info: ValidationInfo) -> Path:
+    recipe = (info.context or {}).get("recipe")
+    return Path(recipe).resolve().parent if recipe else Path.cwd()
+
+
+def _rubric_path(value: str, info: ValidationInfo) -> Path | None:
+    """The file a ``rubrics`` entry names, or None when the entry is inline text."""
+    v = value.strip()
+    if "\n" in v or not v:
+        return None
+    p = Path(os.path.expandvars(os.path.expanduser(v)))
+    p = p if p.is_absolute() else _recipe_dir(info) / p
+    if p.suffix.lower() in RUBRIC_FILE_SUFFIXES or p.is_file():
+        return p
+    return None
+
+
+def _rubric_entry(value: str | dict[str, Any], info: ValidationInfo) -> str:
+    """One ``rubrics`` entry as text: a file (text / JSON / YAML), inline text or a prometheus-style dict."""
+    if isinstance(value, str) and (p := _rubric_path(value, info)) is not None:
+        try:
+            return read_rubric_file(p)
+        except OSError as exc:
+            raise ValueError(f"cannot read the rubric file {p} ({exc.strerror or exc})") from None
+        except (ValueError, yaml.YAMLError) as exc:
+            raise ValueError(f"rubric file {p}: {exc}") from None
+    text = rubric_text(value)
+    if text is None:
+        raise ValueError("a rubric is empty")
+    return text
+
+
+def _rubric_list_file(value: Any, info: ValidationInfo) -> Any:
+    """``rubrics: FILE``: the file's list (JSON / YAML) of rubrics, or its one rubric; a list stays as it is."""
+    if not isinstance(value, str):
+        return value
+    p = Path(os.path.expandvars(os.path.expanduser(value.strip())))
+    p = p if p.is_absolute() else _recipe_dir(info) / p
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read the rubrics file {p} ({exc.strerror or exc})") from None
+    if p.suffix.lower() not in (".json", ".yaml", ".yml"):
+        return [text]
+    import json
+
+    try:
+        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ValueError(f"rubrics file {p}: not valid {p.suffix[1:].upper()}: {exc}") from None
+    items = data if isinstance(data, list) else [data]
+    try:  # the file's entries are rubrics (text or dicts), not paths: resolve them here
+        out = [rubric_text(x) for x in items]
+    except ValueError as exc:
+        raise ValueError(f"rubrics file {p}: {exc}") from None
+    if not out or any(x is None for x in out):
+        raise ValueError(f"rubrics file {p}: give a list of non-empty rubrics")
+    return [{_RESOLVED: x} for x in out]
+
+
+_RESOLVED = "\0text"  # marks a rubric already read from a rubrics file (never taken for a path)
+
+
+def _entry(value: Any, info: ValidationInfo) -> str:
+    if isinstance(value, dict) and set(value) == {_RESOLVED}:
+        return str(value[_RESOLVED])
+    return _rubric_entry(value, info)
+
+
+RubricEntry = Annotated[str | dict[str, Any], AfterValidator(_entry)]
+Rubrics = Annotated[list[RubricEntry] | None, BeforeValidator(_rubric_list_file),
+                    Field(None, min_length=1, description="rubrics drawn per item for items without one")]
+
+
 class _SourceBase(_Cfg):
     name: str | None = Field(None, description="names the source in sample ids and stats (default: kind[_task])")
     target: TargetMode = "teacher_judge"
@@ -62,6 +143,7 @@ class _SourceBase(_Cfg):
     limit: int | None = Field(None, ge=1, description="use only the first N items")
     gold_scale: tuple[float, float] | None = Field(
         None, description="scale of the items' gold scores (default: the template's own scale)")
+    rubrics: Rubrics = None
 
 
 class JsonlSource(_SourceBase):
@@ -232,6 +314,7 @@ class Recipe(_Cfg):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     splits: dict[str, float] = Field(default_factory=lambda: {"train": 1.0})
     split_key: Literal["question_id", "id", "image"] = "question_id"
+    rubrics: Rubrics = None
 
     @field_validator("templates")
     @classmethod
@@ -296,6 +379,7 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
                     break
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             nxt = node.value[key]
+            line = nxt.start_mark.line + 1  # a list entry: its own line
         node = nxt
     if node is not None and line is None:
         line = node.start_mark.line + 1
