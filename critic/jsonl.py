@@ -199,6 +199,25 @@ def read_records(
     return list(reader), reader.errors
 
 
+def read_unique(path: str | Path, record_type: type[T], limit: int | None = None) -> tuple[list[T], list[str]]:
+    """The records of a file, the first of each ``id`` (at most ``limit``), and the problems of bad or
+    repeated lines as text (``file:line: field: problem``; ``file: id: duplicate id``)."""
+    reader = JsonlReader(path, record_type)
+    out: list[T] = []
+    seen: set[str] = set()
+    problems: list[str] = []
+    for rec in reader:
+        rid = rec.id  # type: ignore[attr-defined]
+        if rid in seen:
+            problems.append(f"{path}: {rid}: duplicate id (later lines skipped)")
+            continue
+        seen.add(rid)
+        out.append(rec)
+        if limit is not None and len(out) >= limit:
+            break
+    return out, problems + [str(e) for e in reader.errors]
+
+
 def read_items(path: str | Path, *, strict: bool = False) -> tuple[list[Item], list[RecordError]]:
     """Read items of any kind, choosing pointwise / pairwise / candidates per line by its keys."""
     reader: JsonlReader[Any] = JsonlReader(path, item_type_for, strict=strict)

@@ -39,21 +39,9 @@ class Prompt(BaseModel):
 
 def read_prompts(path: str | Path, max_prompts: int | None = None) -> tuple[list[Prompt], list[str]]:
     """Prompts and the problems of bad lines (``file:line: field: problem``)."""
-    from critic.jsonl import JsonlReader
+    from critic.jsonl import read_unique
 
-    reader = JsonlReader(path, Prompt)
-    out: list[Prompt] = []
-    seen: set[str] = set()
-    problems = []
-    for p in reader:
-        if p.id in seen:
-            problems.append(f"{path}: {p.id}: duplicate id (later lines skipped)")
-            continue
-        seen.add(p.id)
-        out.append(p)
-        if max_prompts is not None and len(out) >= max_prompts:
-            break
-    return out, problems + [str(e) for e in reader.errors]
+    return read_unique(path, Prompt, max_prompts)
 
 
 def prompt_request(prompt: Prompt, key: str = ""):

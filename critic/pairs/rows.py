@@ -46,21 +46,9 @@ def gold_answer(prompt: SourcePrompt, field: str) -> Any:
 
 def read_source_prompts(path: str | Path, limit: int | None = None) -> tuple[list[SourcePrompt], list[str]]:
     """The prompts of a file (first of each id) and the problems of bad lines (``file:line: field: problem``)."""
-    from critic.jsonl import JsonlReader
+    from critic.jsonl import read_unique
 
-    reader = JsonlReader(path, SourcePrompt)
-    out: list[SourcePrompt] = []
-    seen: set[str] = set()
-    problems: list[str] = []
-    for p in reader:
-        if p.id in seen:
-            problems.append(f"{path}: {p.id}: duplicate id (later lines skipped)")
-            continue
-        seen.add(p.id)
-        out.append(p)
-        if limit is not None and len(out) >= limit:
-            break
-    return out, problems + [str(e) for e in reader.errors]
+    return read_unique(path, SourcePrompt, limit)
 
 
 def pair_row(prompt: SourcePrompt, chosen: str, rejected: str, *, method: str, source: str, pair_type: str,

@@ -27,13 +27,12 @@ from critic.reward.losses import bradley_terry_loss, centring_loss
 from critic.reward.meta import CRITIC_META
 from critic.reward.model import RewardNet
 from critic.training.callbacks import ProgressCallback
-from critic.training.checkpoint import checkpoints, last_complete_checkpoint
 from critic.training.config import TrainConfig
 from critic.training.divergence import install_guard, refuse_nonfinite
 from critic.training.model_setup import prepare_model
 from critic.training.reward_data import PairCollator, PairData, load_pairs
 from critic.training.sampler import accumulation_steps
-from critic.training.trainer import TrainError, TrainResult, _say, check_writable, training_arguments
+from critic.training.trainer import TrainError, TrainResult, _say, start_run, training_arguments
 
 
 def centre_weight(cfg: TrainConfig) -> float:
@@ -177,15 +176,8 @@ def build_reward_trainer(cfg: TrainConfig) -> tuple[RewardTrainer, dict[str, Any
 
 def train_reward(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
     """Train a reward model as ``cfg`` says (``train.objective`` scalar / critique_score)."""
-    from transformers import set_seed
-
-    set_seed(cfg.train.seed)
+    ckpt = start_run(cfg, resume)
     out = Path(cfg.train.output_dir)
-    check_writable(out)
-    ckpt = last_complete_checkpoint(out) if resume else None
-    if not resume and checkpoints(out):
-        raise TrainError(f"{out} already holds checkpoints; pass --resume to continue that run, or choose "
-                         "another train.output_dir")
     trainer, info = build_reward_trainer(cfg)
     _say(f"training a {cfg.train.objective} reward model: {info['samples']} pairs, world size {info['world_size']}, "
          f"{info['grad_accum']} micro-batch(es) per rank per step" + (f"; resuming from {ckpt}" if ckpt else ""))

@@ -301,12 +301,12 @@ class TrainResult:
     trainer: CriticTrainer  # the live Trainer, for callers that inspect the model
 
 
-def train(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
-    """Run training as ``cfg`` says; returns a :class:`TrainResult`."""
-    from transformers import set_seed
+def start_run(cfg: TrainConfig, resume: bool) -> Path | None:
+    """Seed, check the output folder and find the checkpoint to resume from (None: start afresh).
 
-    if cfg.train.objective != "generative":  # reward models: critic.training.objectives.run_training
-        raise TrainError(f"train.objective {cfg.train.objective}: use critic.training.objectives.run_training")
+    Shared by every objective: a run never writes over another run's checkpoints unless resumed.
+    """
+    from transformers import set_seed
 
     set_seed(cfg.train.seed)
     out = Path(cfg.train.output_dir)
@@ -317,6 +317,15 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
                          "another train.output_dir")
     if resume and ckpt is None:
         _say(f"--resume: no complete checkpoint in {out}; starting from the beginning")
+    return ckpt
+
+
+def train(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
+    """Run training as ``cfg`` says; returns a :class:`TrainResult`."""
+    if cfg.train.objective != "generative":  # reward models: critic.training.objectives.run_training
+        raise TrainError(f"train.objective {cfg.train.objective}: use critic.training.objectives.run_training")
+
+    ckpt = start_run(cfg, resume)
     trainer, info = build_trainer(cfg)
     _say(f"training: {info['samples']} samples, {info['steps_per_epoch']} steps/epoch, world size "
          f"{info['world_size']}, {info['grad_accum']} micro-batch(es) per rank per step, packing "
