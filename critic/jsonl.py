@@ -19,7 +19,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -177,7 +177,8 @@ class JsonlReader(Generic[T]):
                     continue
                 if self.resolve_images:
                     _resolve_images(data, base, dirs)
-                cls = self.record_type if isinstance(self.record_type, type) else self.record_type(data)
+                cls: type[T] = (cast("type[T]", self.record_type) if isinstance(self.record_type, type)
+                                else self.record_type(data))
                 try:
                     with collecting_unknown_keys(unknown):
                         record = cls.model_validate(data)

@@ -122,5 +122,6 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"{t['failed_count']} teacher calls failed after retries; run the same command again to retry "
               "only those (the rest comes from the cache)", file=sys.stderr)
         return 1
+    assert res.out is not None  # a build that made samples has its output folder
     push_after(args, res.out, "dataset")
     return 0

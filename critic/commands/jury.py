@@ -72,8 +72,8 @@ def run_jury(args: argparse.Namespace) -> int:
     t_hash = hashlib.sha256("\n".join(hashes).encode()).hexdigest()[:16]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
-        for v in verdicts:
-            row = PairwiseJudgment(id=v.item, winner=v.winner, verdict_probs=v.probs, template=f"jury:{method}",
+        for verdict in verdicts:
+            row = PairwiseJudgment(id=verdict.item, winner=verdict.winner, verdict_probs=verdict.probs, template=f"jury:{method}",
                                    template_hash=t_hash, judge=judge)
             f.write(json.dumps(row.to_json_dict(), ensure_ascii=False) + "\n")
     report = {"method": method, "judges": list(votes), "n_items": len(verdicts),

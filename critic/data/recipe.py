@@ -197,6 +197,14 @@ class HFDiskSource(_ColumnMapped):
     image_folder: str | None = None
 
 
+def _llava_parse_templates() -> dict[Literal["pointwise", "pairwise"], str]:
+    return {"pointwise": "llava_critic_pointwise", "pairwise": "llava_critic_pairwise"}
+
+
+def _default_label_map() -> dict[str, Literal["A", "B", "tie"]]:
+    return {"A": "A", "B": "B", "tie": "tie", "1": "A", "2": "B", "0": "tie"}
+
+
 class LlavaSource(_SourceBase):
     """LLaVA conversation JSON / JSONL (``id``, ``image``, ``conversations``), e.g. LLaVA-Critic-113k.
 
@@ -207,8 +215,7 @@ class LlavaSource(_SourceBase):
     kind: Literal["llava"]
     path: str
     image_folder: str | None = None
-    parse_templates: dict[Literal["pointwise", "pairwise"], str] = Field(
-        default_factory=lambda: {"pointwise": "llava_critic_pointwise", "pairwise": "llava_critic_pairwise"})
+    parse_templates: dict[Literal["pointwise", "pairwise"], str] = Field(default_factory=_llava_parse_templates)
 
 
 class PairwiseFileSource(_ColumnMapped):
@@ -222,8 +229,7 @@ class PairwiseFileSource(_ColumnMapped):
     kind: Literal["pairwise_file"]
     path: str
     columns: dict[str, str | list[str]]
-    label_map: dict[str, Literal["A", "B", "tie"]] = Field(
-        default_factory=lambda: {"A": "A", "B": "B", "tie": "tie", "1": "A", "2": "B", "0": "tie"})
+    label_map: dict[str, Literal["A", "B", "tie"]] = Field(default_factory=_default_label_map)
     fixed_label: Literal["A", "B", "tie"] | None = Field(
         None, description="every row's label (chosen / rejected files: A) when there is no label column")
     image_folder: str | None = None
@@ -424,12 +430,12 @@ def load_recipe(path: str | Path) -> Recipe:
         lines = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _KIND_TAGS))
-            line = _line_of(root, loc)
+            where_line = _line_of(root, loc)
             key = ".".join(str(p) for p in loc) or "(recipe)"
             problem = err["msg"]
             if err["type"] == "extra_forbidden":
                 problem = f"unknown key {str(loc[-1])!r}"
-            lines.append(f"{path}{f':{line}' if line else ''}: {key}: {problem}")
+            lines.append(f"{path}{f':{where_line}' if where_line else ''}: {key}: {problem}")
         raise RecipeError("\n".join(lines)) from None
 
 

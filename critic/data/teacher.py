@@ -25,7 +25,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 from critic.data.clips import with_frames
 from critic.data.recipe import TeacherConfig
@@ -201,7 +201,7 @@ class Teacher:
         the start of the user turn and the first images sent, as the judge sends a clip. The frame
         files' hashes identify the clip in the cache key.
         """
-        out = []
+        out: list[tuple[Task, list[str]]] = []
         for k, (item, t) in enumerate(calls):
             shown = list(frames[k]) if frames is not None else []
             try:
@@ -247,7 +247,7 @@ class Teacher:
             pending.append(k)
         if self.cfg.tpm and pending:
             sample = pending[:64]  # image sizes from the headers: nothing decoded to estimate
-            est = sum(_prompt_tokens(tasks[k][0].request.messages, [], self.cfg.image_detail,  # type: ignore[union-attr]
+            est = sum(_prompt_tokens(cast(GenRequest, tasks[k][0].request).messages, [], self.cfg.image_detail,
                                      _sizes(tasks[k][1])) for k in sample) / len(sample)
             self._pace(est + self.cfg.est_output_tokens)
         requests = [r for k in pending if (r := tasks[k][0].request) is not None]  # every pending one has its request

@@ -16,6 +16,7 @@ critic.dpo.config.DPOConfigError: x.yaml: dpo.betta: unknown key (did you mean '
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,11 +151,11 @@ def parse_overrides(args: list[str]) -> list[tuple[list[str], Any]]:
     return _SCHEMA.parse_overrides(args)
 
 
-def load_dpo_config_dict(data: dict[str, Any], overrides: list[str] = (), *, source: str = "config") -> DPORunConfig:
+def load_dpo_config_dict(data: dict[str, Any], overrides: Sequence[str] = (), *, source: str = "config") -> DPORunConfig:
     """Validate a config mapping after applying ``overrides`` (CLI-style strings)."""
     return _SCHEMA.load_dict(data, overrides, source=source)
 
 
-def load_dpo_config(path: str | Path, overrides: list[str] = ()) -> DPORunConfig:
+def load_dpo_config(path: str | Path, overrides: Sequence[str] = ()) -> DPORunConfig:
     """Read a YAML config and apply ``overrides``; errors name the file and the key."""
     return _SCHEMA.load(path, overrides)

@@ -157,8 +157,8 @@ def jury_summary(verdicts: Sequence[JuryVerdict], votes: Mapping[str, Mapping[st
     for j, vs in votes.items():
         judged = [i for i in vs if i in gold]
         acc[j] = sum(vs[i] == gold[i] for i in judged) / len(judged) if judged else None
-    judged = [v for v in verdicts if v.item in gold]
-    acc["jury"] = sum(v.winner == gold[v.item] for v in judged) / len(judged) if judged else None
+    on_gold = [v for v in verdicts if v.item in gold]
+    acc["jury"] = sum(v.winner == gold[v.item] for v in on_gold) / len(on_gold) if on_gold else None
     return {"accuracy_on_gold": acc}
 
 

@@ -196,7 +196,8 @@ class Critic:
         except ValueError as exc:  # TemplateError and friends: a field the template needs is missing
             return Task(item, swapped, None, error=f"template: {exc}")
         messages = prompt.messages()
-        media, extra = lazy, {}
+        media: Sequence[Any] = lazy  # a clip's MediaList below
+        extra: dict[str, Any] = {}
         if item.video:  # a clip: its frames first (critic.judging.video_inputs); image-only keys unchanged
             from critic.judging.video_inputs import video_inputs
 
@@ -228,7 +229,7 @@ class Critic:
                           cost=result.cost)
             parsed = template.parse(result.text or "")
             common.update(raw=result.text or "", rationale=parsed.rationale, usage=usage, cached=result.cached)
-            if not parsed.ok:
+            if parsed.verdict is None:  # not parsed.ok
                 common["parse_error"] = parsed.error
             elif task.item.task == "pointwise":
                 common["score"] = parsed.verdict.score

@@ -149,8 +149,8 @@ def llava_ov_rewards(matrix: Sequence[Sequence[float | None]]) -> list[float | N
         if n == 0:
             out.append(None)
             continue
-        second = sum(matrix[i][a] for i in range(k) if i != a and matrix[i][a] is not None)
-        first = sum(matrix[a][j] for j in range(k) if j != a and matrix[a][j] is not None)
+        second = sum(x for i in range(k) if i != a and (x := matrix[i][a]) is not None)
+        first = sum(x for j in range(k) if j != a and (x := matrix[a][j]) is not None)
         out.append(float(second - first) * full / n)
     return out
 

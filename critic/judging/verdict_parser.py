@@ -90,10 +90,10 @@ def interpret(spec: Any, m: re.Match[str], norm: str) -> tuple[Verdict | None, s
             return None, err
     if spec.kind == "score":
         return Verdict(score=values[0]), None
-    v = Verdict(scores=(values[0], values[1]))
-    if v.winner == "tie" and not spec.allows_tie:
+    verdict = Verdict(scores=(values[0], values[1]))
+    if verdict.winner == "tie" and not spec.allows_tie:
         return None, "equal scores mean a tie, which this template does not allow"
-    return v, None
+    return verdict, None
 
 
 def not_concluding(position: str, m: re.Match[str], norm: str) -> str | None:

@@ -68,7 +68,7 @@ def correctness_pairs(prompt: SourcePrompt, answers: list[str], gold: Any, extra
     if format_pairs:
         typed.append(("format", _sample([(c, r) for c in split.positive for r in split.format_negative], answers,
                                         num_pairs_per_key, rng)))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for pair_type, pairs in typed:
         for c, r in pairs:
             rows.append(pair_row(prompt, answers[c], answers[r], method="correctness", source=source,

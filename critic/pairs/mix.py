@@ -24,7 +24,7 @@ def plan_mix(counts: dict[str, int], proportions: dict[str, float | None],
     props = {s: p for s, p in proportions.items() if p}
     if not props:
         take = dict(counts)
-        total = sum(take.values())
+        total: float = sum(take.values())
         if max_pairs is not None and total > max_pairs:
             take = {s: int(n * max_pairs / total) for s, n in counts.items()}
         return take

@@ -16,6 +16,7 @@ critic.pairs.recipe.PairsRecipeError: r.yaml: sources.0.method: Input should be 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -116,10 +117,10 @@ _SCHEMA = Schema(PairsRecipe, dotted_keys(PairsRecipe), PairsRecipeError, whole_
                  ambiguous="ambiguous: {keys}", yaml_problem=False)
 
 
-def load_pairs_recipe_dict(data: dict[str, Any], overrides: list[str] = (), *, source: str = "recipe") -> PairsRecipe:
+def load_pairs_recipe_dict(data: dict[str, Any], overrides: Sequence[str] = (), *, source: str = "recipe") -> PairsRecipe:
     return _SCHEMA.load_dict(data, overrides, source=source)
 
 
-def load_pairs_recipe(path: str | Path, overrides: list[str] = ()) -> PairsRecipe:
+def load_pairs_recipe(path: str | Path, overrides: Sequence[str] = ()) -> PairsRecipe:
     """Read a recipe YAML and apply ``--key value`` overrides; errors name the file and the key."""
     return _SCHEMA.load(path, overrides)

@@ -8,7 +8,7 @@ no majority is reported, not guessed) and ``label_map`` says what the label valu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from critic.data.recipe import PairwiseFileSource, resolve_path
@@ -17,7 +17,7 @@ from critic.data.sources.columns import map_row
 from critic.rows import read_rows
 
 
-def read_pairs(path: Path, columns: dict[str, str | list[str]], label_map: dict[str, str], *,
+def read_pairs(path: Path, columns: dict[str, str | list[str]], label_map: Mapping[str, str], *,
                image_folder: Path | None, gold_scale: tuple[float, float] | None,
                fixed_label: str | None = None) -> Iterator[SourceEvent]:
     """Map every row of ``path`` to a pairwise item (or a problem)."""
@@ -31,7 +31,7 @@ def read_pairs(path: Path, columns: dict[str, str | list[str]], label_map: dict[
             yield got
             continue
         item = got[0]
-        if fixed_label is not None and item.label is None:
+        if fixed_label is not None and item.label is None:  # type: ignore[union-attr]
             item.label = fixed_label  # type: ignore[union-attr]
         yield SourceItem(item, row.where, pil_images=got[1], gold_scale=gold_scale)
 

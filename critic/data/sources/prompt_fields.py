@@ -104,7 +104,7 @@ def _value(text: str, end: int, table: FieldTable) -> str:
         return _bracketed(text, text.index("[", end), table)
     if same_line:
         return same_line
-    lines = []
+    lines: list[str] = []
     for line in text[eol + 1:].split("\n") if eol >= 0 else []:
         if _ends_value(line, table):
             if lines or line.strip():
