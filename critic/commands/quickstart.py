@@ -10,7 +10,7 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "quickstart", help="run the whole pipeline on the toy world (offline, CPU, about 4.5 minutes on 2 cores)",
+        "quickstart", help="run the whole pipeline on the toy world (offline, CPU, about 4 minutes on 2 cores)",
         description="Make toy-world items, start the oracle teacher on a free loopback port and distil a critic "
         "dataset through it (data_recipes/toy.yaml), train a tiny critic (train/toy.yaml), judge held-out items "
         "pointwise and pairwise in both orders, evaluate against gold and label DPO pairs. Each stage prints the "
