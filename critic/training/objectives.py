@@ -12,8 +12,21 @@ from critic.training.trainer import TrainResult, train
 
 def run_training(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
     """Train what ``cfg.train.objective`` names; returns the :class:`TrainResult`."""
-    if cfg.train.objective == "generative":
-        return train(cfg, resume=resume)
-    from critic.training.reward_trainer import train_reward
+    try:
+        if cfg.train.objective == "generative":
+            return train(cfg, resume=resume)
+        from critic.training.reward_trainer import train_reward
 
-    return train_reward(cfg, resume=resume)
+        return train_reward(cfg, resume=resume)
+    finally:
+        _close_process_group()
+
+
+def _close_process_group() -> None:
+    """Tear down the process group the Trainer started (multi-process runs), before the interpreter
+    exits: left to exit, gloo's threads can abort a rank ("terminate called without an active
+    exception", exit -6) after a run that succeeded."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
