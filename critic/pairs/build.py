@@ -139,7 +139,8 @@ def _critic(src: SourceSpec, chunk: list[SourcePrompt], policy: Any, recipe: Pai
     ls = label_sets(judge, sets, folder / "rows.jsonl", mode=c.mode, aggregation=c.aggregation,
                          template=c.template, make_row=make_row)
     deferred = {sid for sid, _ in ls.deferred}
-    ranked = {json.loads(x)["id"]: json.loads(x) for x in (folder / "rows.jsonl.rankings.jsonl").open() if x.strip()}
+    rankings = (json.loads(x) for x in (folder / "rows.jsonl.rankings.jsonl").open() if x.strip())
+    ranked = {r["id"]: r for r in rankings}
     done = [{"id": s.id, "pairs": int(ranked[s.id].get("chosen") is not None),
              "reason": None if ranked[s.id].get("chosen") is not None else (ranked[s.id].get("reason") or "?").split(" (")[0],
              "answers": s.candidates} for s in sets if s.id in ranked and s.id not in deferred]

@@ -47,19 +47,11 @@ def pair_from_item(item: PairwiseItem, **extra: Any) -> PreferencePair | None:
 
 
 def read_pairs(path: str | Path) -> list[PreferencePair]:
-    """Pairs of a JSONL file; image paths are resolved against the file's folder."""
-    import json
+    """Pairs of a JSONL file, through critic's JSONL reader in strict mode (the first bad line stops
+    with ``file:line: field: problem``); image paths are resolved against the file's folder."""
+    from critic.jsonl import read_records
 
-    root = Path(path).parent
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                p = PreferencePair.model_validate(json.loads(line))
-            except ValueError as exc:
-                raise ValueError(f"{path}:{n}: not a preference pair ({str(exc).splitlines()[0]})") from None
-            p.images = [str(root / i) if not Path(i).is_absolute() else i for i in p.images]
-            out.append(p)
-    return out
+    if not Path(path).is_file():
+        raise FileNotFoundError(path)
+    pairs, _ = read_records(path, PreferencePair, strict=True)
+    return pairs
