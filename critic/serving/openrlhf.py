@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from critic.rows import read_rows
+
 #: End-of-turn, end-of-text and padding tokens of common chat templates.
 KNOWN_SPECIAL = ("<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>",
                  "<eos>", "<|end|>", "<pad>", "[PAD]", "<|eom_id|>", "<|end▁of▁sentence|>", "<｜end▁of▁sentence｜>",
@@ -67,11 +69,12 @@ class ItemIndex:
     def load(cls, path: str | Path) -> ItemIndex:
         path = Path(path)
         out: dict[str, ItemInfo] = {}
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
+        for row in read_rows(path):  # the shared row reader: bad bytes, JSON arrays, file:line
+            n = row.line
             try:
-                data = json.loads(line)
+                if row.problem is not None:
+                    raise ValueError(row.problem)
+                data = row.value
                 key = str(data["id"])
                 images = tuple(str(p if Path(p).is_absolute() or str(p).startswith("data:") else path.parent / p)
                                for p in data.get("images") or [])
