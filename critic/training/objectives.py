@@ -23,10 +23,15 @@ def run_training(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
 
 
 def _close_process_group() -> None:
-    """Tear down the process group the Trainer started (multi-process runs), before the interpreter
-    exits: left to exit, gloo's threads can abort a rank ("terminate called without an active
-    exception", exit -6) after a run that succeeded."""
+    """Wait for every rank, then tear down the process group the Trainer started (multi-process runs).
+
+    A rank that does not save finishes first; left to exit while rank 0 still writes the final model,
+    its gloo threads can abort it ("terminate called without an active exception", exit -6) after a
+    run that succeeded (seen in CI)."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()  # rank 0 may still be writing the final model: every rank leaves together
+        finally:
+            dist.destroy_process_group()
