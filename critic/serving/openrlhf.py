@@ -72,8 +72,8 @@ class ItemIndex:
         for row in read_rows(path):  # the shared row reader: bad bytes, JSON arrays, file:line
             n = row.line
             try:
-                if row.problem is not None:
-                    raise ValueError(row.problem)
+                if row.problem is not None or row.value is None:
+                    raise ValueError(row.problem or "no value")
                 data = row.value
                 key = str(data["id"])
                 images = tuple(str(p if Path(p).is_absolute() or str(p).startswith("data:") else path.parent / p)
