@@ -33,6 +33,14 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
     p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     p.add_argument("--no-plots", action="store_true", help="write report.json and report.md only")
+    p.add_argument("--report-to", nargs="+", default=[], metavar="TRACKER",
+                   help="also log every metric to these trackers (tensorboard, wandb, mlflow, comet_ml, aim, "
+                        "clearml, dvclive, swanlab, trackio), as `critic train` does; needs accelerate")
+    p.add_argument("--run-name", default=None, help="tracker run name (default: the report folder's name)")
+    p.add_argument("--logging-dir", type=Path, default=None,
+                   help="where file-based trackers write (default: OUT/runs)")
+    p.add_argument("--step", type=int, default=0,
+                   help="the step the metrics are logged at, e.g. the checkpoint's training step (default 0)")
     add_json(p)
 
 
@@ -104,6 +112,18 @@ def _print_problems(problems: list[str], what: str) -> None:
         print(f"  … and {len(problems) - MAX_PRINTED_PROBLEMS} more", file=sys.stderr)
 
 
+def _check_trackers(args: argparse.Namespace) -> None:
+    """Fail before any work when a --report-to tracker cannot be used."""
+    from critic.commands.errors import CommandError
+    from critic.evaluation.tracking import TrackingError, check_trackers
+
+    if args.report_to:
+        try:
+            check_trackers(args.report_to)
+        except TrackingError as exc:
+            raise CommandError(str(exc)) from exc
+
+
 def _write_report(report, out: Path, plots: bool, args: argparse.Namespace) -> None:
     from critic.evaluation.browser import write_report_page
     from critic.evaluation.report import short_table
@@ -121,6 +141,13 @@ def _write_report(report, out: Path, plots: bool, args: argparse.Namespace) -> N
     say(args, f"report: {out / 'report.md'}")
     if page is not None:
         say(args, f"browser: {page.describe()}")
+    if args.report_to:
+        from critic.evaluation.tracking import log_report
+
+        logged = log_report(args.report_to, report.to_dict(), project="critic-eval", run_name=args.run_name or out.name,
+                            logging_dir=args.logging_dir or out / "runs", step=args.step,
+                            config={"judges": ", ".join(report.judges), "gold": str(report.inputs.get("gold", ""))})
+        say(args, f"logged {len(logged)} metrics at step {args.step} to {', '.join(args.report_to)}")
     if args.json:
         print_json({"out": str(out), "report": report.to_dict()})
 
@@ -164,6 +191,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise CommandError(f"missing {', '.join(missing)} (or use --compare DIR ...)")
     if args.n_resamples < 1 or not 0 < args.confidence < 1:
         raise CommandError("--n-resamples must be ≥ 1 and --confidence in (0, 1)")
+    _check_trackers(args)
     gold, judgments, problems = _mapped_inputs(args)
     try:
         report = evaluate(gold, judgments, n_resamples=args.n_resamples, confidence=args.confidence,
@@ -242,6 +270,7 @@ def run_eval_bench(args: argparse.Namespace) -> int:
     from critic.evaluation.evaluate import evaluate
     from critic.jsonl import write_records
 
+    _check_trackers(args)
     try:
         spec = load_spec(args.benchmark)
         loaded = load_benchmark(spec, args.data, image_root=args.image_root, limit=args.limit)
