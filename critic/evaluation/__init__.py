@@ -13,6 +13,7 @@ One module per idea:
 ``evaluate``              the Python API behind ``critic eval``: judgments + gold → report
 ``report``                ``report.md`` and the printed table
 ``plots``                 PNG plots (matplotlib Agg)
+``tracking``              the report's metrics to experiment trackers (``--report-to``, accelerate's trackers)
 ``browser_data``          the judgment browser's data: items, one or two judges, gold, per-item flags
 ``browser``               the judgment browser page (``report.html``, ``critic view``) and its thumbnails
 ``benchmarks/``           published judge benchmarks as items with gold (``critic eval-bench``); rows and column maps from :mod:`critic.rows`
