@@ -96,8 +96,12 @@ def tiny_arm(args: argparse.Namespace, tmp: Path) -> None:
                         sampling=SamplingParams(max_new_tokens=args.max_new_tokens))
         with ServerThread(critic, ServeOptions(port=0, max_batch=max_batch, max_wait_ms=10)) as srv:
             _drive(srv.base_url, bodies[:4], 4)  # warm-up
+            before = (srv.state.metrics.batches.sum, srv.state.metrics.batches.total)
             t, lat = _drive(srv.base_url, bodies, args.tiny_clients)
+            gens, batches = (a - b for a, b in zip((srv.state.metrics.batches.sum, srv.state.metrics.batches.total),
+                                                   before))
         rates[max_batch] = len(bodies) / t
+        print(f"  {batches} batches, mean {gens / max(1, batches):.1f} generations per batch")
         print(f"tiny llava, max_batch {max_batch:2d}, {args.tiny_clients} clients: {rates[max_batch]:.1f} req/s, "
               f"p50 {_pct(lat, 0.5):.0f} ms, p99 {_pct(lat, 0.99):.0f} ms (torch threads {torch.get_num_threads()})")
     print(f"dynamic batching vs one request per forward: {rates[32] / rates[1]:.1f}x")

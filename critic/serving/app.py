@@ -15,6 +15,8 @@ import json
 import logging
 import re
 import time
+from contextlib import nullcontext
+from contextvars import ContextVar
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,10 +107,14 @@ def _validation_message(exc: ValidationError) -> str:
 
 
 Handler = Callable[[ServeState, Request], Awaitable[Response]]
+#: this request's announcement to the batcher (judging routes), used when it submits its work
+_ARRIVAL: ContextVar[Any] = ContextVar("critic_serve_arrival", default=None)
 
 
-def route(path: str, state: ServeState, fn: Handler, methods: list[str], auth: bool = True) -> Route:
-    """``fn`` behind the token check, the error mapping and the metrics."""
+def route(path: str, state: ServeState, fn: Handler, methods: list[str], auth: bool = True,
+          judging: bool = False) -> Route:
+    """``fn`` behind the token check, the error mapping and the metrics; a ``judging`` route announces its
+    request to the batcher until it submits its work (:meth:`critic.serving.batching.Batcher.announce`)."""
 
     async def endpoint(request: Request) -> Response:
         start = time.perf_counter()
@@ -118,7 +124,9 @@ def route(path: str, state: ServeState, fn: Handler, methods: list[str], auth: b
                 response: Response = _error(401, "missing or wrong bearer token")
                 response.headers["WWW-Authenticate"] = "Bearer"
             else:
-                response = await fn(state, request)
+                with state.batcher.announce() if judging else nullcontext() as arrival:
+                    _ARRIVAL.set(arrival)
+                    response = await fn(state, request)
         except RequestError as exc:
             response = _error(exc.status, str(exc))
         except ValidationError as exc:
@@ -171,7 +179,8 @@ async def _prepared(items: Sequence[Any], state: ServeState) -> tuple[list[Any],
 
 
 async def _judge(state: ServeState, items: list[Any], pil: list[Any], swap: str, template: str | None) -> list[Any]:
-    return await asyncio.wrap_future(state.batcher.submit(items, swap=swap, template=template, pil=pil))
+    fut = state.batcher.submit(items, swap=swap, template=template, pil=pil, arrival=_ARRIVAL.get())
+    return await asyncio.wrap_future(fut)
 
 
 # ------------------------------------------------------------------------------------- routes
@@ -221,12 +230,13 @@ async def judge(state: ServeState, request: Request) -> Response:
 class _BatchedJudge:
     """What ranking needs of a critic, answered through the batcher (ranking runs in a worker thread)."""
 
-    def __init__(self, state: ServeState) -> None:
+    def __init__(self, state: ServeState, arrival: Any = None) -> None:
         self.state = state
+        self.arrival = arrival  # the rank request's announcement, landed with its first batch
         self.backend = type("_Backend", (), {"judge_id": getattr(state.critic.backend, "judge_id", "?")})()
 
     def judge_stream(self, items, *, swap="none", template=None, pil_images=None, desc="") -> Iterator[Any]:
-        fut = self.state.batcher.submit(items, swap=swap, template=template, pil=pil_images)
+        fut = self.state.batcher.submit(items, swap=swap, template=template, pil=pil_images, arrival=self.arrival)
         for js in fut.result():
             yield from js
 
@@ -240,7 +250,7 @@ async def rank(state: ServeState, request: Request) -> Response:
     template = _template(state, body.template, body.mode)
     sets, pil = await _prepared(body.sets, state)
     given = {s.id: p for s, p in zip(sets, pil)}
-    ranked = await run_in_threadpool(rank_sets, _BatchedJudge(state), sets, mode=body.mode,
+    ranked = await run_in_threadpool(rank_sets, _BatchedJudge(state, _ARRIVAL.get()), sets, mode=body.mode,
                                      aggregation=body.aggregation, template=template, pil_images=given)
     return JSONResponse({"rankings": [r.to_json_dict() for r in ranked]})
 
@@ -289,7 +299,9 @@ def build_app(state: ServeState) -> Starlette:
         return _error(500, f"internal error ({type(exc).__name__})")
 
     routes = [route("/health", state, health, ["GET"], auth=False), route("/metrics", state, metrics, ["GET"]),
-              route("/get_reward", state, get_reward, ["POST"]), route("/v1/score", state, score, ["POST"]),
-              route("/v1/compare", state, compare, ["POST"]), route("/v1/rank", state, rank, ["POST"]),
-              route("/v1/judge", state, judge, ["POST"])]
+              route("/get_reward", state, get_reward, ["POST"], judging=True),
+              route("/v1/score", state, score, ["POST"], judging=True),
+              route("/v1/compare", state, compare, ["POST"], judging=True),
+              route("/v1/rank", state, rank, ["POST"], judging=True),
+              route("/v1/judge", state, judge, ["POST"], judging=True)]
     return Starlette(routes=routes, exception_handlers={HTTPException: not_found, Exception: crashed})

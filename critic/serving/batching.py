@@ -8,6 +8,13 @@ forward passes and the OpenAI backend keeps one concurrency limit over all clien
 future is resolved the moment its last judgment is in. A batch whose judge call raises fails only
 the units in it. The judge cache is the critic's own, so it is shared by every client.
 
+Requests the server has accepted but not yet queued (their bodies being read, their images decoded)
+are *announced* (:meth:`Batcher.announce`). When ``max_wait`` is up and the batch is not full, the
+dispatcher keeps waiting while announced requests are on their way, up to ``ARRIVAL_GRACE`` times
+``max_wait`` in all: closed-loop clients that all got their answers from one batch send their next
+requests together, and on two cores decoding 32 of them takes longer than 10 ms, so without this the
+batch after a full one was cut in two (measured: 21 generations per batch instead of 32).
+
 ``workers`` dispatchers run batches side by side (1 for a local model: one forward at a time).
 
 >>> from critic.judging.critic import Critic
@@ -29,7 +36,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +45,10 @@ from typing import Any
 from PIL import Image
 
 from critic.records import PairwiseItem, PointwiseItem
+
+
+#: the longest a batch waits for announced requests, in units of ``max_wait``
+ARRIVAL_GRACE = 5
 
 
 class Overloaded(RuntimeError):
@@ -61,6 +73,13 @@ class Work:
         return sum(2 if both and it.task == "pairwise" else 1 for it in self.items)
 
 
+@dataclass(eq=False)
+class Arrival:
+    """One announced request (:meth:`Batcher.announce`)."""
+
+    pending: bool = True
+
+
 class Batcher:
     """Merges work units into batches for ``critic`` (see the module doc)."""
 
@@ -72,6 +91,7 @@ class Batcher:
         self.max_queue = max_queue
         self.on_batch = on_batch  # (generations, cache hits, failed) after each batch
         self._queue: deque[Work] = deque()
+        self._announced = 0  # accepted requests that have not submitted their work yet
         self._cond = threading.Condition()
         self._closing = False
         self._threads = [threading.Thread(target=self._loop, name=f"critic-batcher-{i}", daemon=True)
@@ -83,11 +103,34 @@ class Batcher:
     def queued(self) -> int:
         return len(self._queue)
 
+    @contextmanager
+    def announce(self) -> Iterator[Arrival]:
+        """Mark one request as on its way for the time of the block; pass the yielded :class:`Arrival` to
+        :meth:`submit` (a request that fails before submitting is forgotten when the block ends)."""
+        arrival = Arrival()
+        with self._cond:
+            self._announced += 1
+        try:
+            yield arrival
+        finally:
+            with self._cond:
+                self._landed(arrival)
+
+    def _landed(self, arrival: Arrival | None) -> None:
+        if arrival is not None and arrival.pending:  # under self._cond
+            arrival.pending = False
+            self._announced -= 1
+            self._cond.notify_all()
+
     def submit(self, items: Sequence[PointwiseItem | PairwiseItem], *, swap: str = "none",
-               template: str | None = None, pil: Sequence[Sequence[Image.Image]] | None = None) -> Future:
-        """A future of the judgments per item (two for a pair under ``swap="both"``), in order."""
+               template: str | None = None, pil: Sequence[Sequence[Image.Image]] | None = None,
+               arrival: Arrival | None = None) -> Future:
+        """A future of the judgments per item (two for a pair under ``swap="both"``), in order.
+
+        ``arrival``: what :meth:`announce` yielded for this request; it stops counting as on its way."""
         work = Work(list(items), list(pil) if pil is not None else None, swap, template)
         with self._cond:
+            self._landed(arrival)
             if self._closing:
                 raise Overloaded("the server is shutting down")
             if len(self._queue) >= self.max_queue:
@@ -104,7 +147,8 @@ class Batcher:
                 self._cond.wait()
             first = self._queue.popleft()
             batch, size = [first], first.size
-            deadline = time.monotonic() + self.max_wait
+            now = time.monotonic()
+            deadline, grace_end = now + self.max_wait, now + ARRIVAL_GRACE * self.max_wait
             while size < self.max_batch:
                 match = next((w for w in self._queue if w.key == first.key), None)
                 if match is not None:
@@ -114,7 +158,8 @@ class Batcher:
                     batch.append(match)
                     size += match.size
                     continue
-                left = deadline - time.monotonic()
+                now = time.monotonic()
+                left = (deadline if self._announced == 0 else grace_end) - now
                 if left <= 0 or self._closing:
                     break
                 self._cond.wait(left)
