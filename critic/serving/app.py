@@ -15,9 +15,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import nullcontext
 from contextvars import ContextVar
-from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -37,15 +37,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
 
 from critic.records import PairwiseItem, PointwiseItem
-
 
 #: the longest a batch waits for announced requests, in units of ``max_wait``
 ARRIVAL_GRACE = 5
