@@ -315,7 +315,7 @@ def run_quickstart(opts: QuickstartOptions) -> QuickstartResult:
         if stale.exists():
             stale.unlink()
     _run(opts.runner, "label DPO pairs for candidate sets",
-         ["label-pairs", "--input", str(items["candidates"]), "--out", str(pairs), "--judge-backend", "hf",
+         ["label-pairs", "--input", str(items["candidates"]), "--output", str(pairs), "--judge-backend", "hf",
           "--judge-model", str(ckpt), "--max-new-tokens", "32", "--batch-size", "32", "--cache",
           str(cache / "judge.sqlite"), *no_progress], stages, step=6)
 
