@@ -132,7 +132,16 @@ class JudgeSpec(SamplingOptions, ServerOptions, LocalOptions, ImageOptions):
         return super().sampling_params(self.seed if seed is None else seed)
 
     def judge_spec(self, **changes: Any) -> JudgeSpec:
-        """This spec as a plain :class:`JudgeSpec` (a config section's extra keys dropped), ``changes`` applied."""
-        values = {name: getattr(self, name) for name in JudgeSpec.model_fields}
+        """This spec as a plain :class:`JudgeSpec` (a config section's extra keys dropped), ``changes`` applied.
+
+        Only the fields this spec was given are passed on, so a default stays a default: the remote
+        backend tells a key variable the config named from the ``OPENAI_API_KEY`` default it must not
+        send to a critic server (:meth:`critic.serving.client.RemoteCritic.from_spec`).
+
+        >>> spec = JudgeSpec(backend="remote", base_url=["http://gpu1:8000"]).judge_spec(seed=3)
+        >>> sorted(spec.model_fields_set), spec.api_key_env
+        (['backend', 'base_url', 'model', 'seed'], 'OPENAI_API_KEY')
+        """
+        values = {name: getattr(self, name) for name in JudgeSpec.model_fields if name in self.model_fields_set}
         return JudgeSpec.model_validate({**values, **changes})
 

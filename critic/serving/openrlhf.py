@@ -9,7 +9,7 @@ value, and no images. The server therefore
   or a JSON object carrying ``images`` / ``question`` / ``reference`` (a string holding one, too);
 * cuts the response out of the query: the text after the prompt (else after the last assistant
   marker of a known chat template), leading padding and trailing special tokens (end of turn, EOS,
-  padding) stripped — the tokens of ``--policy-tokenizer`` when given, else the known markers;
+  padding) stripped — the known markers, and every special token of ``--policy-tokenizer`` when given;
 * takes the question from the item, else from the prompt's last user turn.
 
 >>> q = "<pad><|im_start|>user\\n<image>\\nWhat colour?<|im_end|>\\n<|im_start|>assistant\\nRed.<|im_end|><|endoftext|>"
@@ -167,10 +167,24 @@ def question_from_prompt(prompt: str | None) -> str:
 
 
 def tokenizer_specials(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(special tokens, padding tokens) of the tokenizer ``name`` (``--policy-tokenizer``)."""
+    """(special tokens, padding tokens) of the tokenizer ``name`` (``--policy-tokenizer``: a folder or a hub id).
+
+    The special tokens are the named ones (EOS, padding, ...) and every token the tokenizer added as
+    special: a policy's end of turn is often one of those and not its named EOS (Idefics2's
+    ``<end_of_utterance>``, Llama 3's ``<|eom_id|>``). A tokenizer that cannot be loaded is a
+    :class:`ValueError` naming it.
+    """
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(name)
-    special = tuple(sorted(set(tok.all_special_tokens) | set(KNOWN_SPECIAL), key=len, reverse=True))
-    padding = tuple(t for t in (tok.pad_token, tok.eos_token, *PADDING) if t)
+    folder = Path(name).expanduser()
+    if not folder.is_dir() and (folder.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1):
+        raise ValueError(f"{name}: no such folder")
+    try:
+        tok = AutoTokenizer.from_pretrained(str(folder) if folder.is_dir() else name)
+    except Exception as exc:  # noqa: BLE001 - transformers raises OSError, ValueError, ... for a folder without one
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{name}: cannot load a tokenizer from it ({first})") from None
+    added = [t.content for t in getattr(tok, "added_tokens_decoder", {}).values() if getattr(t, "special", False)]
+    special = tuple(sorted(set(tok.all_special_tokens) | set(added) | set(KNOWN_SPECIAL), key=len, reverse=True))
+    padding = tuple(dict.fromkeys(t for t in (tok.pad_token, tok.eos_token, *PADDING) if t))
     return special, padding

@@ -71,7 +71,10 @@ def make_state(critic: Any, options: ServeOptions) -> ServeState:
                        reward_template=options.reward_template, failure_reward=options.failure_reward,
                        log_rationales=options.log_rationales)
     if options.policy_tokenizer:
-        state.special, state.padding = tokenizer_specials(options.policy_tokenizer)
+        try:
+            state.special, state.padding = tokenizer_specials(options.policy_tokenizer)
+        except (OSError, ValueError) as exc:
+            raise ServeConfigError(f"--policy-tokenizer {exc}") from None
     state.batcher = Batcher(critic, max_batch=options.max_batch, max_wait=options.max_wait_ms / 1000,
                             workers=options.workers, on_batch=state.on_batch)
     return state

@@ -16,9 +16,9 @@ pydantic_core._pydantic_core.ValidationError: 1 validation error for RewardReque
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from critic.records import CandidateSet, PairwiseItem, PairwiseJudgment, PointwiseItem, PointwiseJudgment
 
@@ -28,6 +28,20 @@ Rule = Literal["tie", "prefer_original", "count_both"]
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _item_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "pairwise" if value.get("task") == "pairwise" or "response_a" in value else "pointwise"
+    return getattr(value, "task", "pointwise")
+
+
+#: A pointwise or a pairwise item, told apart by its keys (``response_a``) before it is validated: an item is
+#: validated as its own kind only (tried as the other, a pair's keys were warned about as unknown pointwise keys).
+AnyItem = Annotated[
+    Annotated[PointwiseItem, Tag("pointwise")] | Annotated[PairwiseItem, Tag("pairwise")],
+    Discriminator(_item_kind),
+]
 
 
 class ScoreRequest(_Body):
@@ -62,7 +76,7 @@ class JudgeRequest(_Body):
     loop run on the client against the server's judge.
     """
 
-    items: list[PointwiseItem | PairwiseItem] = Field(min_length=1)
+    items: list[AnyItem] = Field(min_length=1)
     swap: Swap | None = None
     template: str | None = None
 
