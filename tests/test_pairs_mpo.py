@@ -55,6 +55,31 @@ def test_dpo_round_mixes_correctness_and_dropout_pairs(tiny_model_dir, tmp_path,
     assert summary["pairs"] == [len(rows)]
 
 
+def test_dpo_round_critic_source_ranks_with_the_runs_critic(tiny_model_dir, tmp_path, monkeypatch, one_thread):
+    """A ``critic`` source in a pairs section with no critic of its own: the run's critic ranks (the oracle)."""
+    pytest.importorskip("trl")
+    from critic.dpo.config import load_dpo_config_dict
+    from critic.dpo.loop import run
+    from critic.pairs import build
+    from critic.pairs.rows import read_source_prompts
+    from critic.toy.chat_server import ChatServer
+    from critic.toy.oracle import oracle_answer
+
+    items = toy_prompts(tmp_path / "toy", n=4)
+    prompts, _ = read_source_prompts(items)
+    truths = {p.question: p.model_extra["meta"]["truth"] for p in prompts}
+    monkeypatch.setattr(build, "make_policy", lambda spec: FixedPolicy(truths))
+    with ChatServer(oracle_answer) as srv:
+        raw = dpo_cfg(tmp_path, str(tiny_model_dir("llava")), items,
+                      [{"name": "tour", "path": str(items), "method": "critic"}], max_steps=1)
+        raw["critic"] = {"backend": "openai", "model": "oracle", "base_url": [srv.base_url], "no_cache": True}
+        run(load_dpo_config_dict(raw), log=lambda *_: None)
+    rows = [json.loads(x) for x in (tmp_path / "run" / "round_0" / "pairs.jsonl").open()]
+    assert len(rows) == 4 and {r["method"] for r in rows} == {"critic"}
+    for r in rows:  # the oracle's best answer names the right colour
+        assert truths[r["prompt"][0]["content"][-1]["text"]] in r["chosen"][0]["content"][0]["text"]
+
+
 def accuracy(policy_dir: str, items: Path, n: int = 8) -> float:
     """Share of sampled answers the oracle grades right (on-topic and the right colour)."""
     from critic.media import load_image

@@ -117,7 +117,8 @@ def _dropout(src: SourceSpec, chunk: list[SourcePrompt], policy: Any, recipe: Pa
 
 
 def _critic(src: SourceSpec, chunk: list[SourcePrompt], policy: Any, recipe: PairsRecipe, seed: int,
-            stats: SourceStats, folder: Path, judge: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            stats: SourceStats, folder: Path, judge: Any,
+            ranking: Any = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     from critic.dpo.pairs import label_sets, pair_or_reason
     from critic.records import CandidateSet
 
@@ -134,8 +135,9 @@ def _critic(src: SourceSpec, chunk: list[SourcePrompt], policy: Any, recipe: Pai
                    "pair_type": "critic"}
         return row, reason
 
-    c = recipe.critic
-    assert c is not None
+    c = ranking if ranking is not None else recipe.critic
+    if c is None:
+        raise ValueError(f"{src.name}: a critic source needs the recipe's critic section (its mode and aggregation)")
     ls = label_sets(judge, sets, folder / "rows.jsonl", mode=c.mode, aggregation=c.aggregation,
                          template=c.template, make_row=make_row)
     deferred = {sid for sid, _ in ls.deferred}
@@ -148,7 +150,7 @@ def _critic(src: SourceSpec, chunk: list[SourcePrompt], policy: Any, recipe: Pai
 
 
 def build_source(src: SourceSpec, recipe: PairsRecipe, out: Path, policy_factory: Any, judge_factory: Any,
-                 log: Any = print) -> SourceStats:
+                 log: Any = print, ranking: Any = None) -> SourceStats:
     """Handle the source's questions not yet in its done file; returns its stats (totals over runs)."""
     from critic.jsonl import JsonlWriter, ids_in
 
@@ -171,7 +173,7 @@ def build_source(src: SourceSpec, recipe: PairsRecipe, out: Path, policy_factory
             elif src.method == "dropout_ntp":
                 rows, done = _dropout(src, chunk, policy_factory(), recipe, seed, stats)
             else:
-                rows, done = _critic(src, chunk, policy_factory(), recipe, seed, stats, folder, judge)
+                rows, done = _critic(src, chunk, policy_factory(), recipe, seed, stats, folder, judge, ranking)
             for r in rows:
                 rows_out.write(r)
             for d in done:
@@ -196,11 +198,14 @@ def build_source(src: SourceSpec, recipe: PairsRecipe, out: Path, policy_factory
 
 
 def build_pairs(recipe: PairsRecipe, out: str | Path, *, policy: Any = None, judge_factory: Any = None,
-                log: Any = print) -> dict[str, Any]:
+                ranking: Any = None, log: Any = print) -> dict[str, Any]:
     """Build every source, then ``OUT/pairs.jsonl`` (the mix) and ``OUT/stats.json``; returns the stats.
 
     ``policy``: an object with ``generate`` (default: built from ``recipe.policy`` on first use);
-    ``judge_factory``: makes the judge of ``critic`` sources (default: ``recipe.critic``).
+    ``judge_factory``: makes the judge of ``critic`` sources (default: ``recipe.critic``);
+    ``ranking``: where ``critic`` sources take ``mode``, ``aggregation`` and ``template`` from
+    (default: ``recipe.critic``; ``critic dpo`` passes its run's critic section when the pairs
+    section names no critic of its own).
     """
     from critic.dpo.pairs import read_pair_rows
     from critic.jsonl import JsonlWriter
@@ -225,7 +230,7 @@ def build_pairs(recipe: PairsRecipe, out: str | Path, *, policy: Any = None, jud
             raise ValueError("a critic source needs the recipe's critic section (a judge)")
         return make_critic(recipe.critic.judge_spec(), progress=False)
 
-    per_source = [build_source(src, recipe, out, policy_factory, judge_factory or default_judge, log)
+    per_source = [build_source(src, recipe, out, policy_factory, judge_factory or default_judge, log, ranking)
                   for src in recipe.sources]
     rows = {s.name: (read_pair_rows(out / "sources" / s.name / "rows.jsonl")
                      if (out / "sources" / s.name / "rows.jsonl").exists() else []) for s in recipe.sources}

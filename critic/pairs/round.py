@@ -37,7 +37,9 @@ def label_round_from_sources(cfg: Any, r: int, checkpoint: str, folder: Path, lo
 
     ev = evaluate()
     recipe = round_recipe(cfg.pairs, cfg.sampling, cfg.policy, checkpoint, r, cfg.seed)
-    stats = build_pairs(recipe, folder, judge_factory=None if recipe.critic else judge_factory, log=log)
+    own = recipe.critic is not None  # else critic sources rank with the run's critic: its judge, mode, aggregation
+    stats = build_pairs(recipe, folder, judge_factory=None if own else judge_factory,
+                        ranking=None if own else cfg.critic, log=log)
     rows = [json.loads(x) for x in (folder / "pairs.jsonl").open() if x.strip()]
     if not rows:
         raise RuntimeError(f"round {r}: the sources made no pairs (see {folder / 'stats.json'})")
