@@ -102,9 +102,12 @@ def test_correctness_pairs_on_toy_questions(tmp_path):
     prompts, _ = read_source_prompts(items)
     truths = {p.question: p.model_extra["meta"]["truth"] for p in prompts}
     recipe = load_pairs_recipe_dict({"sources": [{"name": "toy", "path": str(items), "method": "correctness",
-                                                  "answer_field": "meta.truth", "extractor": COLOUR_RE}]})
+                                                  "answer_field": "meta.truth", "extractor": COLOUR_RE}],
+                                     "policy": {"base_url": ["http://user:sk-secret@gpu1:8000/v1"], "model": "p"}})
     policy = FixedPolicy(truths)
     stats = build_pairs(recipe, tmp_path / "out", policy=policy, log=lambda *_: None)
+    saved = (tmp_path / "out" / "recipe.json").read_text()
+    assert "sk-secret" not in saved and "http://***@gpu1:8000/v1" in saved  # the recipe is kept, its key is not
     assert policy.calls[0][2] == 32 and policy.calls[0][1].top_k == 50 and policy.calls[0][1].temperature == 0.7
     rows = [json.loads(x) for x in (tmp_path / "out" / "pairs.jsonl").open()]
     by_q = {p.id: p for p in prompts}

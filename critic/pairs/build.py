@@ -30,6 +30,7 @@ from critic.pairs.extract import make_extractor
 from critic.pairs.policy import LocalPolicy, PolicyRequest, PolicySampling, ServerPolicy
 from critic.pairs.recipe import PairsRecipe, PolicySpec, SourceSpec
 from critic.pairs.rows import SourcePrompt, gold_answer, read_source_prompts
+from critic.secrets import redact
 
 CHUNK = 16
 
@@ -213,7 +214,7 @@ def build_pairs(recipe: PairsRecipe, out: str | Path, *, policy: Any = None, jud
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2) + "\n")
+    (out / "recipe.json").write_text(json.dumps(redact(recipe.to_dict()), indent=2) + "\n")  # no URL credentials
     held: dict[str, Any] = {"policy": policy}
 
     def policy_factory() -> Any:
