@@ -19,7 +19,7 @@ critic.training.config.ConfigError: t.yaml: train.learnig_rate: unknown key (did
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -111,6 +111,10 @@ class TrainSection(Section):
     global_batch_size: int = Field(32, ge=1)
     per_device_batch_size: int = Field(4, ge=1)
     learning_rate: float = Field(2e-6, gt=0)
+    #: peak rate per model part (vision_tower, projector, language_model); the others use learning_rate
+    #: (LLaVA-OneVision's mm_vision_tower_lr / mm_projector_lr; critic.training.param_groups)
+    group_lr: dict[Literal["vision_tower", "projector", "language_model"], Annotated[float, Field(gt=0)]] = \
+        Field(default_factory=dict)
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts"] = "cosine"
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)

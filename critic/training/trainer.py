@@ -42,6 +42,7 @@ from critic.training.data import TrainingData, index_training_file
 from critic.training.divergence import install_guard, refuse_nonfinite
 from critic.training.encode import SampleEncoder, eos_token_ids
 from critic.training.model_setup import prepare_model
+from critic.training.param_groups import split_param_groups
 from critic.training.sampler import StepSampler, accumulation_steps
 from critic.training.trainer_args import TrainerArgsError, check_trackers, merge_trainer_args
 
@@ -54,7 +55,9 @@ class CriticTrainer(Trainer):
     """Trainer with critic's sampler, token statistics and checkpoint metadata."""
 
     def __init__(self, *args: Any, step_sampler: StepSampler,
-                 metadata: Callable[[CriticTrainer, int], dict[str, Any]], **kwargs: Any):
+                 metadata: Callable[[CriticTrainer, int], dict[str, Any]],
+                 group_lr: dict[str, float] | None = None, **kwargs: Any):
+        self.group_lr = dict(group_lr or {})
         super().__init__(*args, **kwargs)
         self.divergence = install_guard(self)  # a NaN / inf loss or gradient stops the run at its step
         self.step_sampler = step_sampler
@@ -63,6 +66,13 @@ class CriticTrainer(Trainer):
         self._stats_t0 = time.perf_counter()
         self.remove_callback(PrinterCallback)
         self.remove_callback(HFProgress)
+
+    def create_optimizer(self, model: Any = None) -> Any:
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        if fresh and self.group_lr:  # train.group_lr: one peak rate per model part
+            split_param_groups(optimizer, self.model if model is None else model, self.group_lr)
+        return optimizer
 
     def metadata(self, step: int) -> dict[str, Any]:
         """The ``critic.json`` content for a checkpoint at ``step``."""
@@ -248,7 +258,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[CriticTrainer, dict[str, Any]]:
 
     trainer = CriticTrainer(model=model, args=args, train_dataset=data, data_collator=collator,
                             processing_class=processor, compute_loss_func=critic_loss, callbacks=callbacks,
-                            step_sampler=sampler, metadata=metadata)
+                            step_sampler=sampler, metadata=metadata, group_lr=cfg.train.group_lr)
     if evaluator is not None:
         evaluator.trainer = trainer
     info = {"grad_accum": grad_accum, "world_size": args.world_size, "steps_per_epoch": sampler.steps_per_epoch,
