@@ -63,3 +63,10 @@ def test_unknown_part_or_bad_rate_names_the_key(tmp_path, data) -> None:
         load_config(config(tmp_path, data, group_lr={"vision": 1e-3}))
     with pytest.raises(ConfigError, match="group_lr"):
         load_config(config(tmp_path, data, group_lr={"projector": 0}))
+
+
+def test_a_rate_can_be_set_from_the_command_line(tmp_path, data) -> None:
+    cfg = load_config(config(tmp_path, data), ["--train.group_lr.projector", "3e-3"])
+    assert cfg.train.group_lr == {"projector": 3e-3}
+    with pytest.raises(ConfigError, match="vision"):
+        load_config(config(tmp_path, data), ["--train.group_lr.vision", "3e-3"])

@@ -177,12 +177,13 @@ SECTIONS: dict[str, type[Section]] = {"model": ModelConfig, "data": DataConfig, 
 ALL_KEYS = [k for s, cls in SECTIONS.items() for k in [s, *dotted_keys(cls, s + ".")]]
 
 
-def _tiny_key(key: str) -> bool:
-    """``model.tiny.<field>``: a TinySpec field, checked by ``ModelConfig`` rather than listed in ALL_KEYS."""
-    return key.startswith("model.tiny.") and len(key.split(".")) == 3
+def _mapping_key(key: str) -> bool:
+    """``model.tiny.<field>`` / ``train.group_lr.<part>``: entries of a mapping field, checked by its model."""
+    parts = key.split(".")
+    return len(parts) == 3 and parts[:2] in (["model", "tiny"], ["train", "group_lr"])
 
 
-_SCHEMA = Schema(TrainConfig, ALL_KEYS, ConfigError, extra_key=_tiny_key, value_before_key=True,
+_SCHEMA = Schema(TrainConfig, ALL_KEYS, ConfigError, extra_key=_mapping_key, value_before_key=True,
                  mapping_hint=f" with sections {', '.join(SECTIONS)}")
 
 
