@@ -46,6 +46,7 @@ def test_each_part_gets_its_rate_and_the_schedule_scales_all_alike(tmp_path, dat
     trained = sum(len(g["params"]) for g in trainer.optimizer.param_groups)
     assert trained == sum(1 for p in trainer.model.parameters() if p.requires_grad)
     assert trainer.lr_scheduler.get_last_lr() == [g["lr"] for g in trainer.optimizer.param_groups]
+    assert trainer._get_learning_rate() == 1e-3  # the logged rate is train.learning_rate's, not a part's
 
 
 def test_a_rate_for_a_frozen_part_is_an_error(tmp_path, data) -> None:

@@ -51,6 +51,7 @@ def split_param_groups(optimizer: Any, model: Any, group_lr: dict[str, float]) -
         raise ValueError(f"train.group_lr names {', '.join(missing)}, but no trainable parameter belongs to it "
                          f"(trainable parts: {', '.join(sorted(counts)) or 'none'})")
     optimizer.param_groups.clear()
-    for group in new_groups:
+    # groups at the base rate first: transformers logs the first group's rate as ``learning_rate``
+    for group in sorted(new_groups, key=lambda g: g["lr"] != optimizer.defaults["lr"]):
         optimizer.add_param_group(group)
     return dict(counts)
