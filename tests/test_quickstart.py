@@ -2,8 +2,9 @@
 
 The default-run test uses a small recipe and a few training steps: every stage runs, every output
 exists, the summary is honest about the bar, and a second run reuses the teacher cache, the
-checkpoint and the judge cache. The slow test is the real thing: the shipped recipe and config
-must meet the learnability bar in under five minutes on two cores.
+checkpoint and the judge cache. The slow tests are the real thing: the shipped recipe and config
+must meet the learnability bar (``critic.toy.quickstart.BAR``) on seeds 0, 1 and 2, each in under
+five minutes on two cores, and the same recipe trained on blank images must stay at chance.
 """
 
 from __future__ import annotations
@@ -67,21 +68,62 @@ def test_quickstart_rejects_bad_sizes(capsys, tmp_path):
     assert "--k at least 2" in capsys.readouterr().err
 
 
+def _on_topic_pearson(out: Path) -> float | None:
+    """Pearson of the pointwise scores with gold on items whose answer is about the asked shape (None if undefined).
+
+    An answer about another shape is scored 1 from its text alone, so a critic that never looks at the
+    image still correlates with gold through those items (0.34 on the held-out set): the blank-image
+    control is read on the others."""
+    import math
+
+    from scipy.stats import pearsonr
+
+    items = {it["id"]: it for it in map(json.loads, (out / "heldout" / "items.jsonl").open())}
+    pairs = [(j["score"], items[j["id"]]["score"]) for j in map(json.loads, (out / "judgments.jsonl").open())
+             if j.get("task") == "pointwise" and j.get("score") is not None
+             and "off_topic" not in items[j["id"]]["meta"]["correctness"]]
+    xs, ys = zip(*pairs)
+    if len(set(xs)) < 2:
+        return None
+    r = pearsonr(xs, ys).statistic
+    return None if math.isnan(r) else float(r)
+
+
 @pytest.mark.slow
-def test_quickstart_meets_the_learnability_bar_within_five_minutes(tmp_path, capsys):
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_quickstart_meets_the_learnability_bar_on_every_seed(tmp_path, capsys, seed):
+    from critic.toy.quickstart import BAR
+
     out = tmp_path / "qs"
-    rc = main(["quickstart", "--out", str(out), "--no-progress"])
+    argv = ["quickstart", "--out", str(out), "--seed", str(seed), "--no-progress"]
+    rc = main(argv)
     text = capsys.readouterr().out
     summary = json.loads((out / "quickstart.json").read_text())
     load = os.getloadavg()[0]
     assert rc == 0 and summary["meets_bar"], text
     h = summary["headline"]
-    assert h["pairwise.accuracy_without_ties"] >= 0.9 and h["pointwise.pearson"] >= 0.8, h
+    assert h["pairwise.accuracy_without_ties"] >= BAR["accuracy_without_ties"], h
+    assert h["pointwise.pearson"] >= BAR["pearson"], h
+    assert max(h["pairwise.parse_failure_rate"], h["pointwise.parse_failure_rate"]) <= BAR["parse_failure_rate"], h
     assert summary["wall_s"] <= 300, f"{summary['wall_s']:.0f} s (1-minute load average {load:.1f})"
-    rc2 = main(["quickstart", "--out", str(out), "--no-progress"])
-    again = json.loads((out / "quickstart.json").read_text())
-    assert rc2 == 0 and again["headline"] == h
-    assert again["wall_s"] < summary["wall_s"] / 3
+    if seed == 0:  # a second run reuses everything
+        rc2 = main(argv)
+        again = json.loads((out / "quickstart.json").read_text())
+        assert rc2 == 0 and again["headline"] == h
+        assert again["wall_s"] < summary["wall_s"] / 3
+
+
+@pytest.mark.slow
+def test_blank_image_control_stays_at_chance(tmp_path):
+    """The same recipe trained on blank images: what the critic learns from the text alone."""
+    out = tmp_path / "qs"
+    rc = main(["quickstart", "--out", str(out), "--no-progress", "--", "--data.image_ablation", "blank"])
+    summary = json.loads((out / "quickstart.json").read_text())
+    h = summary["headline"]
+    assert rc == 1 and not summary["meets_bar"], h
+    assert h["pairwise.accuracy_without_ties"] <= 0.6, h
+    r = _on_topic_pearson(out)
+    assert r is None or r <= 0.2, r
 
 
 def test_seeded_recipe_moves_the_training_seeds_only(tmp_path):
