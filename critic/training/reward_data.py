@@ -47,13 +47,20 @@ def load_pairs(path: str, *, kind: str) -> PairData:
     try:
         pairs = read_pairs(path)
     except FileNotFoundError:
-        raise PairDataError(f"data.train: {path} not found (critic data build DIR with layout pairs writes it)") from None
+        raise PairDataError(f"data.train: {path} not found (`critic data build RECIPE --out DIR` with "
+                            "`layout: pairs` writes DIR/train.jsonl; docs/data.md)") from None
     except ValueError as exc:
         raise PairDataError(str(exc)) from None
     missing = 0
     if kind == "critique_score":
         kept = [p for p in pairs if p.chosen_critique and p.rejected_critique]
         missing = len(pairs) - len(kept)
+        if pairs and not kept:
+            raise PairDataError(
+                f"data.train: {path}: train.objective critique_score learns to write a critique of each answer, and "
+                f"none of its {len(pairs)} pairs has one (chosen_critique / rejected_critique). Build the pairs "
+                "through a teacher (`critic data build` with `layout: pairs` and a source `target: teacher_explain`, "
+                "e.g. data_recipes/toy_pairs.yaml; docs/data.md), or train `train.objective: scalar` on this file")
         pairs = kept
     if not pairs:
         raise PairDataError(f"data.train: {path} holds no usable preference pairs"

@@ -157,6 +157,7 @@ def build_reward_trainer(cfg: TrainConfig) -> tuple[RewardTrainer, dict[str, Any
         raise TrainError(f"train: {exc}") from None
     args = training_arguments(cfg, grad_accum)
     args.per_device_train_batch_size = cfg.train.per_device_batch_size
+    data = load_pairs(cfg.data.train, kind=kind)  # before the model: a file that cannot be trained on fails at once
     from critic.models.loading import ModelLoadError
 
     try:
@@ -165,7 +166,6 @@ def build_reward_trainer(cfg: TrainConfig) -> tuple[RewardTrainer, dict[str, Any
         raise TrainError(f"model.name_or_path: {exc}") from None
     net = RewardNet(backbone, kind, dropout=cfg.reward.head_dropout)
     trained = {**trained, "reward_head": sum(p.numel() for p in net.head.parameters())}
-    data = load_pairs(cfg.data.train, kind=kind)
     encoder = RewardEncoder(processor, end_of_turn_ids(processor, getattr(backbone, "generation_config", None)))
     collator = PairCollator(encoder, kind, image_ablation=cfg.data.image_ablation, cache=cfg.data.cache_encoded)
     trainer = RewardTrainer(model=net, args=args, train_dataset=data, data_collator=collator,
