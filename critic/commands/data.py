@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "build", help="build a critic dataset from a recipe",
         description="Read the recipe's sources, ask the teacher where the recipe says so (cached: a rerun "
         "re-sends only what never succeeded), and write DIR/{split}.jsonl, DIR/llava/, DIR/hf/, DIR/images/, "
-        "DIR/card.md and DIR/stats.json. API keys are read from the environment only.",
+        "DIR/card.md and DIR/stats.json (with `layout: pairs`: DIR/{split}.jsonl of preference pairs for reward "
+        "models, DIR/images/, the card and the stats). API keys are read from the environment only.",
     )
     b.add_argument("recipe", type=Path, help="recipe YAML (e.g. data_recipes/toy.yaml)")
     b.add_argument("--out", type=Path, default=None, help="output folder (required unless --dry-run)")
@@ -87,11 +88,12 @@ def run_build(args: argparse.Namespace) -> int:
     s = res.stats.to_json()
     drops = s["drops"]
     planned = ", ".join(f"{k} {v}" for k, v in sorted(res.planned.items())) or "none"
+    unit = "preference pairs" if res.recipe.layout == "pairs" else "samples"
     if res.estimate is not None:
         e = res.estimate
         print(f"dry run of recipe {res.recipe.name!r}: nothing was sent or written")
         print(f"  items read: {sum(s['items_read'].values())}; dropped inputs: {drops['total']} {drops['by_reason']}")
-        print(f"  samples planned: {sum(res.planned.values())} ({planned})")
+        print(f"  {unit} planned: {sum(res.planned.values())} ({planned})")
         if res.teacher_model:
             urls = res.recipe.teacher.base_urls or ["(the OpenAI API or $OPENAI_BASE_URL)"]
             print(f"  teacher calls: {e.calls} to {res.teacher_model} at {', '.join(urls)} "
@@ -101,7 +103,7 @@ def run_build(args: argparse.Namespace) -> int:
             print(f"  estimated cost: {_fmt_cost(e.prompt_tokens, e.output_tokens, res.price)}")
         return 0
     t = s["teacher"]
-    print(f"wrote {s['samples']['total']} samples ({', '.join(f'{k} {v}' for k, v in s['samples']['by_split'].items())}) "
+    print(f"wrote {s['samples']['total']} {unit} ({', '.join(f'{k} {v}' for k, v in s['samples']['by_split'].items())}) "
           f"and {s['images']['unique']} images to {res.out} in {res.wall_s:.1f} s")
     if res.teacher_model:
         cost = "unknown" if t["cost_usd"] is None else f"${t['cost_usd']:.4f}"
@@ -115,7 +117,7 @@ def run_build(args: argparse.Namespace) -> int:
             print(f"  {d['where']}: {d['reason']}: {d['detail'][:160]}", file=sys.stderr)
         print(f"  (all listed in {res.out}/stats.json)", file=sys.stderr)
     if not s["samples"]["total"]:
-        print(f"critic data build: error: recipe {res.recipe.name!r} built no samples (see the drops above)",
+        print(f"critic data build: error: recipe {res.recipe.name!r} built no {unit} (see the drops above)",
               file=sys.stderr)
         return 1
     if t["failed_count"]:

@@ -10,6 +10,7 @@ One module per idea:
 ``worker``          one window's teacher calls, targets and serialised sample rows (runs in worker processes)
 ``samples``         critic training samples: an item rendered with a template plus the target to learn
 ``writers``         the staging folder, the image store and the three layouts (critic JSONL, LLaVA, HF messages)
+``pairs``           ``layout: pairs``: preference pairs for reward models (each answer critiqued by the teacher)
 ``stats``           ``stats.json`` and ``card.md``
 ``build``           the streaming loop that ties these together, resumable after a kill
 ==================  ============================================================================

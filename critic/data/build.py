@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from critic.data.pairs import PairJob, PairPlanner, answer_jobs, check_layout, process_pair_window
 from critic.data.plan import Planner
 from critic.data.recipe import TEACHER_MODES, Recipe, TeacherConfig, load_recipe, resolve_path
 from critic.data.sources import open_source
@@ -41,7 +42,7 @@ from critic.data.worker import (
     init_worker,
     process_window,
 )
-from critic.data.writers import ImageStore, SampleWriter, Staging, write_hf
+from critic.data.writers import ImageStore, PairWriter, SampleWriter, Staging, write_hf
 from critic.judging.backends.cache import JudgeCache, default_cache_path
 from critic.judging.templates import load_template
 from critic.media import DEFAULT_MAX_IMAGE_PIXELS
@@ -79,7 +80,7 @@ class BuildResult:
     wall_s: float = 0.0
 
 
-def _windows(jobs: Iterator[JobSpec], size: int) -> Iterator[list[JobSpec]]:
+def _windows(jobs: Iterator[Any], size: int) -> Iterator[list[Any]]:
     while True:
         window = list(itertools.islice(jobs, size))
         if not window:
@@ -131,10 +132,11 @@ def worker_share(teacher: TeacherConfig, num_proc: int) -> TeacherConfig:
 
 
 class _Runner:
-    """Runs the windows, inline or in a process pool, and hands their results over in window order."""
+    """Runs the windows, inline or in a process pool, and hands their results over in window order;
+    ``work`` is what a window becomes (samples, or preference pairs: :mod:`critic.data.pairs`)."""
 
-    def __init__(self, cfg: WorkerConfig, num_proc: int, backend: Any) -> None:
-        self.num_proc = num_proc
+    def __init__(self, cfg: WorkerConfig, num_proc: int, backend: Any, work: Any = process_window) -> None:
+        self.num_proc, self.work = num_proc, work
         self.pool = None
         if num_proc > 1:
             if backend is not None:
@@ -149,11 +151,11 @@ class _Runner:
     def run(self, windows: Iterator[list[JobSpec]]) -> Iterator[tuple[list[JobSpec], WindowResult]]:
         if self.pool is None:
             for w in windows:
-                yield w, process_window(w)
+                yield w, self.work(w)
             return
         pending: collections.deque[tuple[list[JobSpec], Any]] = collections.deque()
         for w in windows:  # at most num_proc + 1 windows in flight: memory stays bounded
-            pending.append((w, self.pool.apply_async(process_window, (w,))))
+            pending.append((w, self.pool.apply_async(self.work, (w,))))
             while len(pending) > self.num_proc or (pending and pending[0][1].ready()):
                 done, res = pending.popleft()
                 yield done, res.get()
@@ -170,14 +172,15 @@ class _Runner:
 
 
 def _jobs(recipe: Recipe, path: Path, stats: DatasetStats, images: ImageStore,
-          rubric: str | None = None) -> Iterator[JobSpec]:
+          rubric: str | None = None) -> Iterator[JobSpec | PairJob]:
     seq = itertools.count()
+    planner_type = PairPlanner if recipe.layout == "pairs" else Planner
     for i, cfg in enumerate(recipe.sources):
-        planner = Planner(recipe, path, i, stats, images, seq, rubric)
+        planner = planner_type(recipe, path, i, stats, images, seq, rubric)
         yield from planner.jobs(open_source(cfg, path))
 
 
-def _count(planned: dict[str, int], window: list[JobSpec]) -> list[JobSpec]:
+def _count(planned: dict[str, int], window: list[Any]) -> list[Any]:
     for job in window:
         planned[job.mode] = planned.get(job.mode, 0) + len(job.orders)
     return window
@@ -199,7 +202,13 @@ def _dry_run(recipe: Recipe, path: Path, opts: BuildOptions, result: BuildResult
                 if teacher is not None:
                     calls, frames = [], []
                     for job in window:
-                        if job.mode in TEACHER_MODES:
+                        if isinstance(job, PairJob):  # two calls, one per answer
+                            if job.template is not None:
+                                for sub, sent in answer_jobs(job, load_template(job.template), teacher,
+                                                             recipe.explain_instruction):
+                                    calls.append((sub.item, sent))
+                                    frames.append(job.frames)
+                        elif job.mode in TEACHER_MODES:
                             t = load_template(job.template)
                             if job.mode == "teacher_explain":
                                 t = teacher.explain_template(t, recipe.explain_instruction, job.gold_scale)
@@ -253,7 +262,8 @@ def build_dataset(recipe_path: str | Path, out_dir: str | Path | None, opts: Bui
     path = Path(recipe_path)
     recipe = _recipe_with_overrides(path, opts)
     check_sources(recipe, path)
-    stats = DatasetStats(recipe=recipe.name, seed=recipe.seed)
+    check_layout(recipe, path)
+    stats = DatasetStats(recipe=recipe.name, seed=recipe.seed, layout=recipe.layout)
     cache_path = _cache_path(recipe, path, opts)
     result = BuildResult(recipe, stats, None, teacher_model=recipe.teacher.model if recipe.uses_teacher else None,
                          price=recipe.teacher.price_per_mtok)
@@ -270,10 +280,11 @@ def build_dataset(recipe_path: str | Path, out_dir: str | Path | None, opts: Bui
     splits = list(recipe.splits)
     staging = Staging(Path(out_dir))
     staging.images.max_pixels, staging.images.image_root = opts.max_image_pixels, opts.image_root
-    writer = SampleWriter(staging.root, splits)
+    pairs = recipe.layout == "pairs"
+    writer = (PairWriter if pairs else SampleWriter)(staging.root, splits)
     cfg = WorkerConfig(recipe.teacher if recipe.uses_teacher else None, str(cache_path) if cache_path else None,
                        recipe.explain_instruction, str(staging.out), max_image_pixels=opts.max_image_pixels)
-    runner = _Runner(cfg, opts.num_proc or 1, opts.backend)
+    runner = _Runner(cfg, opts.num_proc or 1, opts.backend, process_pair_window if pairs else process_window)
     try:
         jobs = _jobs(recipe, path, stats, staging.images, opts.rubric)
         windows = (_count(result.planned, w) for w in _windows(jobs, recipe.teacher.window_size))
@@ -296,7 +307,8 @@ def build_dataset(recipe_path: str | Path, out_dir: str | Path | None, opts: Bui
         writer.close()
     stats.images = len(writer.images)
     stats.image_bytes = sum(staging.images.sizes.get(n, 0) for n in writer.images)
-    write_hf(staging.root, splits, num_proc=opts.num_proc if (opts.num_proc or 1) > 1 else None)
+    if not pairs:
+        write_hf(staging.root, splits, num_proc=opts.num_proc if (opts.num_proc or 1) > 1 else None)
     stats.write(staging.root / "stats.json")
     write_card(staging.root / "card.md", stats, path.read_text(encoding="utf-8"), recipe.description,
                result.teacher_model)

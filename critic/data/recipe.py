@@ -320,6 +320,8 @@ class Recipe(_Cfg):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     splits: dict[str, float] = Field(default_factory=lambda: {"train": 1.0})
     split_key: Literal["question_id", "id", "image"] = "question_id"
+    layout: Literal["critic", "pairs"] = Field(  # pairs: critic.data.pairs (checked there, file:line)
+        "critic", description="critic: judge training samples; pairs: preference pairs for reward models")
     rubrics: Rubrics = None
 
     @field_validator("templates")

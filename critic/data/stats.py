@@ -66,6 +66,7 @@ class DatasetStats:
     failed: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     images: int = 0
     image_bytes: int = 0
+    layout: str = "critic"  # the recipe's; ``pairs``: a sample is a preference pair (critic.data.pairs)
 
     def item_read(self, source: str) -> None:
         self.items[source] += 1
@@ -120,6 +121,7 @@ class DatasetStats:
         srt = lambda c: dict(sorted(c.items()))  # noqa: E731
         return {
             "recipe": self.recipe,
+            **({"layout": self.layout} if self.layout != "critic" else {}),  # critic builds: bytes as before
             "seed": self.seed,
             "samples": {"total": self.total, "by_split": srt(self.by_split), "by_task": srt(self.by_task),
                         "by_template": srt(self.by_template), "by_source": srt(self.by_source),
@@ -146,12 +148,27 @@ def _listed(entries: list[tuple[int, dict[str, str]]]) -> list[dict[str, str]]:
     return [e for _, e in sorted(entries, key=lambda e: e[0])[:MAX_LISTED]]
 
 
-def _table(counter: dict[str, int], head: str) -> str:
+def _table(counter: dict[str, int], head: str, unit: str = "samples") -> str:
     rows = "\n".join(f"| {k} | {v} |" for k, v in counter.items())
-    return f"| {head} | samples |\n| --- | ---: |\n{rows}\n"
+    return f"| {head} | {unit} |\n| --- | ---: |\n{rows}\n"
 
 
-def front_matter(splits: list[str], license: str = "other") -> list[str]:
+SAMPLES_LAYOUT = [
+    "- `{split}.jsonl`: one `critic.records.TrainingSample` per line (image paths relative to this folder).",
+    "- `llava/{split}.json`: LLaVA conversation JSON (`id`, `image`, `conversations`).",
+    "- `hf/`: `datasets.load_from_disk` — columns id, task, images (`datasets.Image`), messages, prompt and"
+    " completion (conversational: TRL's prompt-completion format), template, template_hash, source, swapped,"
+    " verdict (JSON text).",
+]
+PAIRS_LAYOUT = [
+    "- `{split}.jsonl`: one `critic.reward.pairs.PreferencePair` per line — id, images (relative to this folder),"
+    " question, chosen, rejected, chosen_critique / rejected_critique (the teacher's critique of each answer, when"
+    " a teacher was asked), source, meta — the file `critic train` reads with `train.objective: scalar` or"
+    " `critique_score`.",
+]
+
+
+def front_matter(splits: list[str], license: str = "other", files: str = "hf/{split}/*.arrow") -> list[str]:
     """The card's Hugging Face Hub metadata (YAML between ``---`` lines): license, task, tags, and a
     config whose splits are the ``hf/`` layout's Arrow files.
 
@@ -166,7 +183,7 @@ def front_matter(splits: list[str], license: str = "other") -> list[str]:
     meta = {"license": license, "task_categories": ["image-text-to-text"],
             "tags": ["critic", "llm-as-a-judge", "reward-modeling", "synthetic"],
             "configs": [{"config_name": "default",
-                         "data_files": [{"split": s, "path": f"hf/{s}/*.arrow"} for s in splits]}]}
+                         "data_files": [{"split": s, "path": files.format(split=s)} for s in splits]}]}
     return ["---", *yaml.safe_dump(meta, sort_keys=False).splitlines(), "---", ""]
 
 
@@ -176,24 +193,24 @@ def write_card(path: Path, stats: DatasetStats, recipe_text: str, description: s
     smp, t = s["samples"], s["teacher"]
     cost = "unknown" if t["cost_usd"] is None else f"${t['cost_usd']:.4f}"
     drops = "\n".join(f"- {k}: {v}" for k, v in s["drops"]["by_reason"].items()) or "- none"
+    pairs = stats.layout == "pairs"
+    unit = "pairs" if pairs else "samples"
     lines = [
-        *front_matter(sorted(smp["by_split"])),
-        f"# Critic dataset: {stats.recipe}", "",
-        description.strip() or "A critic training dataset built by `critic data build`.", "",
+        *front_matter(sorted(smp["by_split"]), files="{split}.jsonl" if pairs else "hf/{split}/*.arrow"),
+        f"# {'Preference pairs' if pairs else 'Critic dataset'}: {stats.recipe}", "",
+        description.strip() or f"A {'reward-model' if pairs else 'critic'} training dataset built by `critic data build`.", "",
         "## Layout", "",
-        "- `{split}.jsonl`: one `critic.records.TrainingSample` per line (image paths relative to this folder).",
-        "- `llava/{split}.json`: LLaVA conversation JSON (`id`, `image`, `conversations`).",
-        "- `hf/`: `datasets.load_from_disk` — columns id, task, images (`datasets.Image`), messages, prompt and"
-        " completion (conversational: TRL's prompt-completion format), template, template_hash, source, swapped,"
-        " verdict (JSON text).",
+        *(PAIRS_LAYOUT if pairs else SAMPLES_LAYOUT),
         "- `images/`: every image once, named by the SHA-256 of its bytes.", "",
         "## Contents", "",
-        f"{smp['total']} samples, {s['images']['unique']} images, seed {stats.seed}. "
-        f"{smp['swapped']} pairwise samples show response B first (swap augmentation).", "",
-        _table(smp["by_split"], "split"), _table(smp["by_task"], "task"), _table(smp["by_template"], "template"),
-        _table(smp["by_source"], "source"), _table(smp["by_target_mode"], "target mode"),
-        "Lengths in whitespace-separated words (not model tokens): prompt "
-        f"{s['lengths']['prompt']}, completion {s['lengths']['completion']}.", "",
+        f"{smp['total']} {unit}, {s['images']['unique']} images, seed {stats.seed}."
+        + ("" if pairs else f" {smp['swapped']} pairwise samples show response B first (swap augmentation)."), "",
+        _table(smp["by_split"], "split", unit), _table(smp["by_task"], "task", unit),
+        _table(smp["by_template"], "template", unit), _table(smp["by_source"], "source", unit),
+        _table(smp["by_target_mode"], "target mode", unit),
+        "Lengths in whitespace-separated words (not model tokens): "
+        + (f"question {s['lengths']['prompt']}, the longer answer with its critique {s['lengths']['completion']}."
+           if pairs else f"prompt {s['lengths']['prompt']}, completion {s['lengths']['completion']}."), "",
         "## Teacher", "",
         (f"Model `{teacher_model}`: {t['calls']} calls, "
          f"{t['prompt_tokens']} prompt + {t['completion_tokens']} completion tokens, "

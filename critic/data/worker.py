@@ -72,7 +72,7 @@ class Row:
 
     split: str
     line: str
-    llava: str
+    llava: str | None  # None for a preference pair (critic.data.pairs): the pairs layout has no LLaVA file
     images: list[str]
     stat: tuple[Any, ...]
 
@@ -138,6 +138,12 @@ def init_worker(cfg: WorkerConfig, backend: Any = None) -> None:
     _STATE = _State(cfg, backend)
 
 
+def current_state() -> _State:
+    """This process's state (:func:`init_worker` must have run): its teacher and templates."""
+    assert _STATE is not None, "init_worker was not called"
+    return _STATE
+
+
 def close_worker() -> None:
     global _STATE
     if _STATE is not None:
@@ -166,7 +172,7 @@ def process_window(jobs: list[JobSpec]) -> WindowResult:
             answers[k] = j
     hf_rows: dict[str, list[dict[str, Any]]] = {}
     for k, job in enumerate(jobs):
-        got = _target(job, answers.get(k), out)
+        got = job_target(job, answers.get(k), out)
         if got is not None:
             _samples(st, job, *got, out, hf_rows)
     st.forget()
@@ -180,8 +186,8 @@ def process_window(jobs: list[JobSpec]) -> WindowResult:
     return out
 
 
-def _target(job: JobSpec, j: Judgment | None, out: WindowResult) -> tuple[str, Verdict] | None:
-    """(rationale, verdict) for the job's samples, or None when it is dropped (and recorded)."""
+def job_target(job: JobSpec, j: Judgment | None, out: WindowResult) -> tuple[str, Verdict] | None:
+    """(rationale, verdict) for the job's samples, or None when it is dropped (and recorded in ``out``)."""
     def drop(reason: str, detail: str) -> None:
         out.drops.append((job.seq, job.where, job.source, reason, detail))
 

@@ -3,7 +3,8 @@
 ``critic data build --out DIR`` writes into ``DIR/.partial/`` and moves the files into place only
 when the build has finished (:meth:`Staging.commit`), so a killed build never leaves a dataset that
 looks complete, and a rerun starts from a clean staging folder (the teacher cache makes it cheap).
-Images go straight into ``DIR/images/`` (content-addressed). The layouts (see ``docs/data.md``):
+Images go straight into ``DIR/images/`` (content-addressed). The layouts (see ``docs/data.md``;
+``layout: pairs`` writes only ``DIR/{split}.jsonl`` of preference pairs, through :class:`PairWriter`):
 
 * ``DIR/{split}.jsonl`` — one :class:`~critic.records.TrainingSample` a line, image paths relative to DIR;
 * ``DIR/llava/{split}.json`` — LLaVA conversation JSON (``id``, ``image``, ``conversations``);
@@ -132,16 +133,18 @@ class Staging:
 
     def commit(self, splits: list[str], images: set[str]) -> None:
         """Replace DIR's outputs with the staged ones (split files, layouts, card, stats); remove the
-        images no sample uses (``images``: the file names to keep)."""
+        images no sample uses (``images``: the file names to keep) and the layouts this build does not
+        write (``llava/`` and ``hf/`` of an earlier build, when this one writes pairs)."""
         for name in [*OUTPUTS, *(f"{s}.jsonl" for s in splits)]:
             src, dest = self.root / name, self.out / name
-            if not src.exists():
+            if not src.exists() and name not in OUTPUTS:
                 continue
             if dest.is_dir() and not dest.is_symlink():
                 shutil.rmtree(dest)
-            elif dest.exists():
+            elif dest.exists() or dest.is_symlink():
                 dest.unlink()
-            os.replace(src, dest)
+            if src.exists():
+                os.replace(src, dest)
         shutil.rmtree(self.root, ignore_errors=True)
         for entry in os.scandir(self.images.folder):
             if entry.name not in images:
@@ -217,11 +220,12 @@ class SampleWriter:
         self._arrow = {s: pa.ipc.new_stream(self._sinks[s], self.schema) for s in splits}
         self.images: set[str] = set()  # file names under images/ that samples use
 
-    def write(self, split: str, line: str, llava: str, images: list[str]) -> None:
+    def write(self, split: str, line: str, llava: str | None, images: list[str]) -> None:
         """One sample: its JSONL line, its LLaVA conversation (JSON text), its image paths (relative)."""
         self.images.update(p.rsplit("/", 1)[-1] for p in images)
         self._jsonl[split].write(line)
-        self._llava[split].write(llava)
+        if llava is not None:
+            self._llava[split].write(llava)
 
     def write_batch(self, split: str, batch: Any) -> None:
         """HF rows of ``split`` (a pyarrow RecordBatch with :func:`arrow_schema`), in sample order."""
@@ -233,6 +237,27 @@ class SampleWriter:
             self._llava[s].close()
             self._arrow[s].close()
             self._sinks[s].close()
+
+
+class PairWriter:
+    """Writes preference pairs (``layout: pairs``, :mod:`critic.data.pairs`) as they come: ``{split}.jsonl``
+    only, one :class:`~critic.reward.pairs.PreferencePair` a line; there is no LLaVA or HF layout of pairs."""
+
+    def __init__(self, root: Path, splits: list[str]) -> None:
+        self._jsonl = {s: (root / f"{s}.jsonl").open("w", encoding="utf-8") for s in splits}
+        self.images: set[str] = set()  # file names under images/ that pairs use
+
+    def write(self, split: str, line: str, llava: str | None, images: list[str]) -> None:
+        """One pair: its JSONL line and its image paths (relative); ``llava`` is None (kept for the build loop)."""
+        self.images.update(p.rsplit("/", 1)[-1] for p in images)
+        self._jsonl[split].write(line)
+
+    def write_batch(self, split: str, batch: Any) -> None:  # pairs have no HF rows
+        raise ValueError("the pairs layout has no HF rows")
+
+    def close(self) -> None:
+        for fh in self._jsonl.values():
+            fh.close()
 
 
 def hf_row(record: dict[str, Any], image_files: list[str] | None = None) -> dict[str, Any]:
