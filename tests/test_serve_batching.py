@@ -72,3 +72,16 @@ def test_a_request_that_fails_before_submitting_stops_counting() -> None:
     b.submit([item(0)]).result(5)
     assert time.monotonic() - t0 < ARRIVAL_GRACE * 0.01  # cut at max_wait, not held for the failed request
     b.close()
+
+
+def test_a_judge_behind_an_api_is_not_held_for_fuller_batches() -> None:
+    from types import SimpleNamespace
+
+    from critic.serving.run import ServeOptions, make_state
+
+    for judge_id, grace in (("openai:gpt-4o", 1), ("hf:/ckpt@abc", ARRIVAL_GRACE)):
+        critic = Critic(Echo(), template="llava_critic_pointwise", progress=False)
+        critic.backend = SimpleNamespace(judge_id=judge_id, stream=Echo().stream)
+        state = make_state(critic, ServeOptions(port=0))
+        assert state.batcher.arrival_grace == grace
+        state.batcher.close()

@@ -15,6 +15,10 @@ dispatcher keeps waiting while announced requests are on their way, up to ``ARRI
 requests together, and on two cores decoding 32 of them takes longer than 10 ms, so without this the
 batch after a full one was cut in two (measured: 21 generations per batch instead of 32).
 
+A judge behind an API (the OpenAI backend) gains nothing from fuller batches, since its requests run
+side by side under its concurrency limit anyway; ``critic serve`` gives it ``arrival_grace=1`` (no wait
+past ``max_wait``).
+
 ``workers`` dispatchers run batches side by side (1 for a local model: one forward at a time).
 
 >>> from critic.judging.critic import Critic
@@ -83,11 +87,13 @@ class Batcher:
     """Merges work units into batches for ``critic`` (see the module doc)."""
 
     def __init__(self, critic: Any, *, max_batch: int = 32, max_wait: float = 0.01, workers: int = 1,
-                 max_queue: int = 100_000, on_batch: Callable[[int, int, bool], None] | None = None) -> None:
+                 max_queue: int = 100_000, on_batch: Callable[[int, int, bool], None] | None = None,
+                 arrival_grace: float = ARRIVAL_GRACE) -> None:
         self.critic = critic
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.max_queue = max_queue
+        self.arrival_grace = max(1.0, arrival_grace)  # 1: never wait past max_wait
         self.on_batch = on_batch  # (generations, cache hits, failed) after each batch
         self._queue: deque[Work] = deque()
         self._announced = 0  # accepted requests that have not submitted their work yet
@@ -147,7 +153,7 @@ class Batcher:
             first = self._queue.popleft()
             batch, size = [first], first.size
             now = time.monotonic()
-            deadline, grace_end = now + self.max_wait, now + ARRIVAL_GRACE * self.max_wait
+            deadline, grace_end = now + self.max_wait, now + self.arrival_grace * self.max_wait
             while size < self.max_batch:
                 match = next((w for w in self._queue if w.key == first.key), None)
                 if match is not None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from critic.serving.app import ServeState, build_app
-from critic.serving.batching import Batcher
+from critic.serving.batching import ARRIVAL_GRACE, Batcher
 from critic.serving.openrlhf import ItemIndex, tokenizer_specials
 from critic.serving.security import Limits, is_loopback
 
@@ -75,8 +75,10 @@ def make_state(critic: Any, options: ServeOptions) -> ServeState:
             state.special, state.padding = tokenizer_specials(options.policy_tokenizer)
         except (OSError, ValueError) as exc:
             raise ServeConfigError(f"--policy-tokenizer {exc}") from None
+    api_judge = str(getattr(getattr(critic, "backend", None), "judge_id", "")).startswith("openai:")
     state.batcher = Batcher(critic, max_batch=options.max_batch, max_wait=options.max_wait_ms / 1000,
-                            workers=options.workers, on_batch=state.on_batch)
+                            workers=options.workers, on_batch=state.on_batch,
+                            arrival_grace=1 if api_judge else ARRIVAL_GRACE)
     return state
 
 
