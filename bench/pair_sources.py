@@ -34,7 +34,7 @@ no pair is reported with its reasons instead of an accuracy and is left out of P
 ``sigmoid + bco_pair + sft`` (0.8 / 0.2 / 1), β 0.1, lr 5e-4 constant, no warm-up, float32.
 
 Accuracy: the share of 8 sampled answers per held-out circle question (seed 123, 16 new tokens)
-that the oracle grades *right* (on-topic and the right colour) — ``accuracy()`` of the slow test.
+that the oracle grades *right* (on-topic and the right colour) — :func:`critic.toy.policy.oracle_accuracy`, as in the slow test.
 ``--seed`` moves everything: the toy items (seeds 11 + 1000·s and 12 + 1000·s), the SFT, pair
 sampling and the DPO run; ``--seeds`` runs several and adds a table of the mean and spread.
 Defaults: 384 training and 384 held-out toy items (≈ 125 and ≈ 105 circle questions), N 8, K 5,
@@ -72,22 +72,6 @@ MPO = {"loss_type": ["sigmoid", "bco_pair", "sft"], "loss_weights": [0.8, 0.2, 1
 CIRCLE = {"kind": "regex", "pattern": r"(?i)\bcircle\b[^.]*?\b(red|green|blue|yellow|purple|orange)\b"}
 SOURCES = ("correctness", "dropout_ntp", "critic_oracle", "critic_tiny")
 NOWHERE = {"backend": "openai", "model": "oracle", "base_url": ["http://127.0.0.1:9/v1"], "no_cache": True}
-
-
-def accuracy(policy_dir: str, items: Path, n: int = 8) -> float:
-    """Share of sampled answers the oracle grades right (on-topic and the right colour)."""
-    from critic.media import load_image
-    from critic.pairs.policy import LocalPolicy, PolicyRequest, PolicySampling
-    from critic.pairs.rows import read_source_prompts
-    from critic.toy.world import analyse_image, grade_response
-
-    prompts, _ = read_source_prompts(items)
-    policy = LocalPolicy(policy_dir, batch_size=64, dtype="float32")
-    answers = policy.generate([PolicyRequest(p.question, list(p.images)) for p in prompts],
-                              PolicySampling(max_new_tokens=16, seed=123), n=n)
-    right = sum(grade_response(analyse_image(load_image(p.images[0])), p.question, a).correctness == "right"
-                for p, texts in zip(prompts, answers) for a in texts)
-    return right / (n * len(prompts))
 
 
 def pair_grades(rows: Path) -> Counter:
@@ -165,7 +149,7 @@ def one_seed(args: argparse.Namespace, s: int, out: Path) -> tuple[list[dict[str
     from critic.dpo.loop import run
     from critic.toy.chat_server import ChatServer
     from critic.toy.oracle import oracle_answer
-    from critic.toy.policy import sft_toy_policy
+    from critic.toy.policy import oracle_accuracy, sft_toy_policy
 
     t0 = time.perf_counter()
     policy = sft_toy_policy(out / "policy", steps=args.sft_steps, shapes=("circle",), seed=s)
@@ -208,7 +192,7 @@ def one_seed(args: argparse.Namespace, s: int, out: Path) -> tuple[list[dict[str
           f"(batch {args.batch_size}, one epoch)", flush=True)
 
     t = time.perf_counter()
-    acc0 = accuracy(str(policy), held)
+    acc0 = oracle_accuracy(policy, held)
     rows = [{"arm": "round 0 (SFT, no DPO)", "pairs": 0, "steps": 0, "accuracy": acc0, "pairs_s": None,
              "dpo_s": None, "eval_s": time.perf_counter() - t}]
     print(f"  round 0: accuracy {acc0:.3f}", flush=True)
@@ -232,7 +216,7 @@ def one_seed(args: argparse.Namespace, s: int, out: Path) -> tuple[list[dict[str
         t_dpo = time.perf_counter() - t
         rec = json.loads((arm_out / "round_0" / "round.json").read_text())
         t = time.perf_counter()
-        acc = accuracy(rec["checkpoint"], held)
+        acc = oracle_accuracy(rec["checkpoint"], held)
         rows.append({"arm": label, "pairs": rec["pairs"], "steps": rec["train"]["steps"], "accuracy": acc,
                      "pairs_s": sum(built[n]["wall"] for n in names), "dpo_s": t_dpo,
                      "eval_s": time.perf_counter() - t})

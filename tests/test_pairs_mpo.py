@@ -80,29 +80,13 @@ def test_dpo_round_critic_source_ranks_with_the_runs_critic(tiny_model_dir, tmp_
         assert truths[r["prompt"][0]["content"][-1]["text"]] in r["chosen"][0]["content"][0]["text"]
 
 
-def accuracy(policy_dir: str, items: Path, n: int = 8) -> float:
-    """Share of sampled answers the oracle grades right (on-topic and the right colour)."""
-    from critic.media import load_image
-    from critic.pairs.policy import LocalPolicy, PolicyRequest, PolicySampling
-    from critic.pairs.rows import read_source_prompts
-    from critic.toy.world import analyse_image, grade_response
-
-    prompts, _ = read_source_prompts(items)
-    policy = LocalPolicy(policy_dir, batch_size=64, dtype="float32")
-    answers = policy.generate([PolicyRequest(p.question, list(p.images)) for p in prompts],
-                              PolicySampling(max_new_tokens=16, seed=123), n=n)
-    right = sum(grade_response(analyse_image(load_image(p.images[0])), p.question, a).correctness == "right"
-                for p, texts in zip(prompts, answers) for a in texts)
-    return right / (n * len(prompts))
-
-
 @pytest.mark.slow
 def test_one_mpo_round_on_correctness_pairs_raises_toy_accuracy(tmp_path, one_thread):
     """Measured once (see BENCHMARKS.md): accuracy before and after one round, oracle-graded."""
     pytest.importorskip("trl")
     from critic.dpo.config import load_dpo_config_dict
     from critic.dpo.loop import run
-    from critic.toy.policy import sft_toy_policy
+    from critic.toy.policy import oracle_accuracy, sft_toy_policy
     from critic.toy.world import make_toy
 
     policy = sft_toy_policy(tmp_path / "policy", steps=150, shapes=("circle",))
@@ -118,8 +102,8 @@ def test_one_mpo_round_on_correctness_pairs_raises_toy_accuracy(tmp_path, one_th
                 "answer_field": "meta.truth", "extractor": circle}]
     cfg = load_dpo_config_dict(dpo_cfg(tmp_path, str(policy), tmp_path / "train" / "circle.jsonl", sources,
                                        epochs=1, batch_size=8))
-    before = accuracy(str(policy), tmp_path / "held" / "circle.jsonl")
+    before = oracle_accuracy(policy, tmp_path / "held" / "circle.jsonl")
     run(cfg, log=print)
-    after = accuracy(str(tmp_path / "run" / "round_0" / "checkpoint"), tmp_path / "held" / "circle.jsonl")
+    after = oracle_accuracy(tmp_path / "run" / "round_0" / "checkpoint", tmp_path / "held" / "circle.jsonl")
     print(f"toy accuracy before {before:.3f} after {after:.3f}")
     assert after > before

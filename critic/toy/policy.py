@@ -76,3 +76,20 @@ def sft_toy_policy(out: str | Path, *, steps: int = 150, off_topic: float = 0.65
     proc.save_pretrained(folder)
     model.generation_config.save_pretrained(folder)
     return Path(folder)
+
+
+def oracle_accuracy(policy_dir: str | Path, items: str | Path, n: int = 8) -> float:
+    """Share of ``n`` sampled answers per question of ``items`` that the oracle grades right (on-topic and
+    the right colour): the held-out measure of a toy policy before and after a DPO round."""
+    from critic.media import load_image
+    from critic.pairs.policy import LocalPolicy, PolicyRequest, PolicySampling
+    from critic.pairs.rows import read_source_prompts
+    from critic.toy.world import analyse_image, grade_response
+
+    prompts, _ = read_source_prompts(items)
+    policy = LocalPolicy(str(policy_dir), batch_size=64, dtype="float32")
+    answers = policy.generate([PolicyRequest(p.question, list(p.images)) for p in prompts],
+                              PolicySampling(max_new_tokens=16, seed=123), n=n)
+    right = sum(grade_response(analyse_image(load_image(p.images[0])), p.question, a).correctness == "right"
+                for p, texts in zip(prompts, answers) for a in texts)
+    return right / (n * len(prompts))
