@@ -28,14 +28,13 @@ chosen), the target, the template and the teacher's scores of chosen and rejecte
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from critic.data.plan import NO_GOLD, NO_TEMPLATE, Planner
+from critic.data.plan import NO_GOLD, NO_TEMPLATE, Planner, template_fits
 from critic.data.recipe import Recipe, RecipeError, ToySource, line_of
 from critic.data.samples import gold_verdict
 from critic.data.sources import SourceItem, SourceProblem
@@ -139,27 +138,8 @@ class PairPlanner(Planner):
     def _answer_fits(self, item: PairwiseItem, scores: tuple[float, float] | None,
                      gold_scale: Any) -> Callable[[Template], str | None]:
         """Whether a pointwise template can critique the answers (and express their gold scores, if given)."""
-        def fits(t: Template) -> str | None:
-            if t.needs_reference and not (item.reference and item.reference.strip()):
-                return "needs a reference answer"
-            for score, side in zip(scores or (), (0, 1)):
-                try:
-                    problem = t.spec.problem(gold_verdict(answer_item(item, side, score), t, gold_scale))
-                except ValueError as exc:
-                    return str(exc)
-                if problem:
-                    return problem
-            return None
-
-        return fits
-
-    def _new(self, sid: str, seq: int, where: str) -> bool:
-        digest = hashlib.blake2b(sid.encode(), digest_size=12).digest()
-        if digest in self.seen:
-            self.stats.drop(seq, where, self.name, "duplicate sample id", sid)
-            return False
-        self.seen.add(digest)
-        return True
+        answers = [answer_item(item, side, score) for score, side in zip(scores or (), (0, 1))]
+        return template_fits(item, answers, gold_scale)
 
     def jobs(self, events: Iterator[SourceItem | SourceProblem]) -> Iterator[PairJob]:  # type: ignore[override]
         """The pair jobs of every item, in source order; problems, ties and pointwise items are counted as drops."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,25 @@ def _unit(*parts: Any) -> float:
     return int.from_bytes(h[:8], "big") / 2**64
 
 
+def template_fits(item: PointwiseItem | PairwiseItem, gold_items: Sequence[PointwiseItem | PairwiseItem],
+                  gold_scale: Any) -> Callable[[Template], str | None]:
+    """Why a template cannot make a sample of ``item`` (None if it can): it needs a reference the item
+    lacks, or it cannot express the gold verdict of one of ``gold_items`` (the item itself, or its answers)."""
+    def fits(t: Template) -> str | None:
+        if t.needs_reference and not (item.reference and item.reference.strip()):
+            return "needs a reference answer"
+        for gold_item in gold_items:
+            try:
+                problem = t.spec.problem(gold_verdict(gold_item, t, gold_scale))
+            except ValueError as exc:
+                return str(exc)
+            if problem:
+                return problem
+        return None
+
+    return fits
+
+
 class Planner:
     """Turns one source's events into jobs (see the module docstring); ``seq`` numbers every event."""
 
@@ -136,21 +155,17 @@ class Planner:
         return frames
 
     def _fits(self, item: PointwiseItem | PairwiseItem, gold_scale: Any) -> Callable[[Template], str | None]:
-        mode = self.cfg.target
+        gold_items = [item] if self.cfg.target in ("gold", "teacher_explain") else []
+        return template_fits(item, gold_items, gold_scale)
 
-        def fits(t: Template) -> str | None:
-            if t.needs_reference and not (item.reference and item.reference.strip()):
-                return "needs a reference answer"
-            if mode in ("gold", "teacher_explain"):
-                try:
-                    problem = t.spec.problem(gold_verdict(item, t, gold_scale))
-                except ValueError as exc:
-                    return str(exc)
-                if problem:
-                    return problem
-            return None
-
-        return fits
+    def _new(self, sid: str, seq: int, where: str) -> bool:
+        """Whether sample id ``sid`` is new to this source (a repeat is counted as a drop)."""
+        digest = hashlib.blake2b(sid.encode(), digest_size=12).digest()
+        if digest in self.seen:
+            self.stats.drop(seq, where, self.name, DUPLICATE, sid)
+            return False
+        self.seen.add(digest)
+        return True
 
     def jobs(self, events: Iterator[SourceItem | SourceProblem]) -> Iterator[JobSpec]:
         """The jobs of every item, in source order; problems are counted as drops."""
@@ -186,12 +201,8 @@ class Planner:
                 orders = [False]
                 if item.task == "pairwise" and rng.random() < r.augment.swap_rate:
                     orders = [False, True] if r.augment.swap_mode == "add" else [True]
-                sid = f"{self.name}:{item.id}:{t.name}"
-                digest = hashlib.blake2b(sid.encode(), digest_size=12).digest()
-                if digest in self.seen:
-                    self.stats.drop(seq, ev.where, self.name, DUPLICATE, sid)
+                if not self._new(f"{self.name}:{item.id}:{t.name}", seq, ev.where):
                     continue
-                self.seen.add(digest)
                 gold = gold_verdict(shown, t, ev.gold_scale).to_dict() if mode != "teacher_judge" else None
                 yield JobSpec(seq, ev.where, self.name, mode, shown, str(t.path), orders, split, gold, ev.gold_scale,
                               frames)
