@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_verdicts import _verdicts as verdicts
 
 from critic.judging.templates import list_templates, load_template
 from critic.judging.verdicts import Verdict
@@ -23,21 +24,6 @@ _words = st.lists(st.sampled_from(WORDS), min_size=1, max_size=8).map(" ".join)
 _RATIONALE = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?()'-\n[]",
                      max_size=120)
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
-
-
-def verdicts(t) -> st.SearchStrategy[Verdict]:
-    spec = t.spec
-    if spec.kind == "choice":
-        return st.sampled_from(spec.examples())
-    lo, hi = spec.scale
-    num = (st.integers(int(lo), int(hi)).map(float) if spec.integer
-           else st.integers(int(lo * 100), int(hi * 100)).map(lambda x: x / 100))
-    if spec.kind == "score":
-        return num.map(lambda s: Verdict(score=s))
-    pair = st.tuples(num, num)
-    if not spec.allows_tie:
-        pair = pair.filter(lambda p: p[0] != p[1])
-    return pair.map(lambda p: Verdict(scores=p))
 
 
 def goes_on(words: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
