@@ -125,8 +125,11 @@ def route(path: str, state: ServeState, fn: Handler, methods: list[str], auth: b
                 response.headers["WWW-Authenticate"] = "Bearer"
             else:
                 with state.batcher.announce() if judging else nullcontext() as arrival:
-                    _ARRIVAL.set(arrival)
-                    response = await fn(state, request)
+                    token = _ARRIVAL.set(arrival)
+                    try:
+                        response = await fn(state, request)
+                    finally:  # a keep-alive connection serves its next request in the same context
+                        _ARRIVAL.reset(token)
         except RequestError as exc:
             response = _error(exc.status, str(exc))
         except ValidationError as exc:
