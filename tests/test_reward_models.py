@@ -93,6 +93,45 @@ def test_critique_tokens_are_the_only_lm_targets(scalar_rm):
     scalar = enc.encode("What colour is the circle?", [img], "The circle is red.")
     assert (scalar.labels == IGNORE).all()  # a scalar model learns no tokens
     assert tok.decode(scalar.input_ids[-1:]) == "<|im_end|>"  # the reward is read at the answer's end of turn
+    # reward.lm_weight: the response's tokens as response_labels, in a scalar and in a critique model's sequence
+    grm = enc.encode("What colour is the circle?", [img], "The circle is red.", learn_response=True)
+    assert (grm.labels == IGNORE).all()
+    assert tok.decode(grm.input_ids[grm.response_labels != IGNORE]) == "The circle is red.<|im_end|>"
+    both = enc.encode("What colour is the circle?", [img], "The circle is red.", "Right.", learn_response=True)
+    assert tok.decode(both.input_ids[both.response_labels != IGNORE]) == "The circle is red.<|im_end|>"
+    assert tok.decode(both.input_ids[both.labels != IGNORE]) == "Right.<|im_end|>"
+
+
+def test_lm_weight_learns_the_chosen_response_only_and_adds_its_nll(scalar_rm, toy):
+    """``reward.lm_weight`` (GRM's SFT regulariser): labels on the chosen rows' responses, none on the
+    rejected rows', and the trainer's loss is Bradley–Terry + lm_weight · NLL of the chosen responses."""
+    from critic.reward.model import RewardNet
+    from critic.training.config import load_config_dict
+    from critic.training.reward_data import load_pairs
+    from critic.training.reward_trainer import build_reward_trainer
+
+    cfg = load_config_dict({
+        "model": {"tiny": TINY}, "data": {"train": str(toy / "pairs" / "train.jsonl"), "max_length": 512},
+        "train": {"objective": "scalar", "output_dir": str(toy / "grm"), "max_steps": 1, "global_batch_size": 2,
+                  "per_device_batch_size": 2, "progress": False},
+        "reward": {"lm_weight": 0.5}})
+    trainer, info = build_reward_trainer(cfg)
+    pairs = load_pairs(cfg.data.train, kind="scalar")
+    batch = info["collator"]([pairs[0], pairs[1]])
+    assert "labels" not in batch  # a scalar model learns no critique
+    learned = (batch["response_labels"] != IGNORE).sum(1)
+    assert (learned[:2] > 0).all() and (learned[2:] == 0).all()  # chosen rows learn their answer, rejected none
+    net: RewardNet = trainer.model
+    net.eval()
+    with torch.no_grad():
+        out = net(**{k: v for k, v in batch.items() if k != "n_pairs"})
+        loss = trainer.compute_loss(net, dict(batch))
+    expected = bradley_terry_loss(out["rewards"][:2], out["rewards"][2:]) + 0.5 * out["response_nll"]
+    assert out["nll"] is None and out["response_nll"].item() > 0
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    cfg.reward.lm_weight = 0.0  # off (the default): Bradley–Terry alone
+    trainer, info = build_reward_trainer(cfg)
+    assert "response_labels" not in info["collator"]([pairs[0]])
 
 
 def test_checkpoint_records_its_kind_and_head(scalar_rm, critique_rm):

@@ -24,11 +24,13 @@ CRITIQUE_PROMPT = "Critique the response above: what does the image show, and is
 
 @dataclass
 class RewardEncoded:
-    """One sequence: ids, labels (−100 where nothing is learned) and the processor's image tensors."""
+    """One sequence: ids, labels (the critique's tokens, −100 elsewhere), response labels (the response's
+    tokens where it is learned, ``reward.lm_weight``; else None) and the processor's image tensors."""
 
     input_ids: torch.Tensor
     labels: torch.Tensor
     mm: dict[str, torch.Tensor] = field(default_factory=dict)
+    response_labels: torch.Tensor | None = None
 
 
 def end_of_turn_ids(processor: Any, generation_config: Any = None) -> set[int]:
@@ -84,19 +86,33 @@ class RewardEncoder:
         return out["input_ids"][0], mm
 
     def encode(self, question: str, images: list[Image.Image], response: str,
-               critique: str | None = None) -> RewardEncoded:
-        """``prompt + response`` (scalar), or ``prompt + response + critique`` with the critique as the target."""
+               critique: str | None = None, *, learn_response: bool = False) -> RewardEncoded:
+        """``prompt + response`` (scalar), or ``prompt + response + critique`` with the critique as the target.
+
+        ``learn_response`` also gives the response's tokens as ``response_labels``: the chosen answer of
+        a pair under ``reward.lm_weight`` (GRM's SFT regulariser).
+        """
+        user = self.prompt_messages(question, len(images))
         if critique is None:
-            msgs, answer, learn = self.prompt_messages(question, len(images)), response, False
+            msgs, answer, learn = user, response, False
         else:
             msgs, answer, learn = self.prompt_messages(question, len(images), response), critique, True
         prompt_ids, mm = self._prompt(msgs, images)
         ans = torch.tensor(self.answer_ids(msgs, answer), dtype=prompt_ids.dtype)
         ids = torch.cat([prompt_ids, ans])
         labels = torch.cat([torch.full_like(prompt_ids, IGNORE), ans if learn else torch.full_like(ans, IGNORE)])
+        response_labels = None
+        if learn_response:  # a critique model's prompt holds the response: find it where a one-turn chat puts it
+            start = len(prompt_ids) if critique is None else len(self._prompt(user, images)[0])
+            resp = ans.tolist() if critique is None else self.answer_ids(user, response)
+            if ids[start:start + len(resp)].tolist() != resp:
+                raise ValueError("the chat template does not write the response where a one-turn chat puts it; "
+                                 "reward.lm_weight cannot find its tokens (set it to 0)")
+            response_labels = torch.full_like(ids, IGNORE)
+            response_labels[start:start + len(resp)] = ids[start:start + len(resp)]
         if "mm_token_type_ids" in mm:
             mm["mm_token_type_ids"] = torch.cat([mm["mm_token_type_ids"][0], torch.zeros_like(ans)])
-        return RewardEncoded(ids, labels, mm)
+        return RewardEncoded(ids, labels, mm, response_labels)
 
     def generation_inputs(self, question: str, images: list[Image.Image], response: str) -> dict[str, Any]:
         """Processor outputs for generating a critique of ``response`` (ends with the assistant header)."""
@@ -107,7 +123,8 @@ class RewardEncoder:
         return dict(self.processor(**kwargs))
 
     def collate(self, rows: list[RewardEncoded]) -> dict[str, torch.Tensor]:
-        """Right-padded batch: ``input_ids``, ``attention_mask``, ``labels``, ``last_index`` and image tensors."""
+        """Right-padded batch: ``input_ids``, ``attention_mask``, ``labels``, ``last_index``, image tensors, and
+        ``response_labels`` when a row has them."""
         n = max(len(r.input_ids) for r in rows)
         ids = torch.full((len(rows), n), self.pad_id, dtype=torch.long)
         labels = torch.full((len(rows), n), IGNORE, dtype=torch.long)
@@ -117,6 +134,12 @@ class RewardEncoder:
             ids[i, :k], labels[i, :k], mask[i, :k] = r.input_ids, r.labels, 1
         batch: dict[str, torch.Tensor] = {"input_ids": ids, "attention_mask": mask, "labels": labels,
                                           "last_index": mask.sum(1) - 1}
+        if any(r.response_labels is not None for r in rows):
+            resp = torch.full((len(rows), n), IGNORE, dtype=torch.long)
+            for i, r in enumerate(rows):
+                if r.response_labels is not None:
+                    resp[i, : len(r.response_labels)] = r.response_labels
+            batch["response_labels"] = resp
         keys = {k for r in rows for k in r.mm}
         for k in keys:
             parts = [r.mm[k] for r in rows if k in r.mm]

@@ -2,8 +2,9 @@
 
 ``forward`` runs the backbone's base model (``model.model``: vision tower, projector, language
 model, no LM head) once, reads the hidden state at ``last_index`` of every row and maps it through
-the head; for ``critique_score`` with ``labels`` it also applies the LM head (``model.lm_head``) and
-returns the critique NLL. Saved as the backbone (``save_pretrained``: safetensors + config), the head
+the head; with ``labels`` (a critique_score model's critiques) and / or ``response_labels`` (the chosen
+responses, under ``reward.lm_weight``) it also applies the LM head (``model.lm_head``) and returns the
+NLL of each. Saved as the backbone (``save_pretrained``: safetensors + config), the head
 in ``reward_head.safetensors``, and the kind in ``critic.json`` (``kind``, ``reward``: head settings
 and the reward mean / std measured on the training responses, for normalising).
 """
@@ -32,7 +33,7 @@ def hidden_size(backbone: Any) -> int:
 
 
 class RewardNet(nn.Module):
-    """Backbone + head; ``forward`` returns ``{"rewards": (B,), "nll": scalar or None}``."""
+    """Backbone + head; ``forward`` returns ``{"rewards": (B,), "nll": scalar or None, "response_nll": …}``."""
 
     def __init__(self, backbone: Any, kind: str, *, dropout: float = 0.1):
         super().__init__()
@@ -46,16 +47,22 @@ class RewardNet(nn.Module):
         self.backbone.gradient_checkpointing_enable(**kwargs)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, last_index: torch.Tensor,
-                labels: torch.Tensor | None = None, **mm: Any) -> dict[str, Any]:
+                labels: torch.Tensor | None = None, response_labels: torch.Tensor | None = None,
+                **mm: Any) -> dict[str, Any]:
         base = _base(self.backbone)
         out = base.model(input_ids=input_ids, attention_mask=attention_mask, **mm)
         hidden = out.last_hidden_state
         at = hidden[torch.arange(hidden.shape[0], device=hidden.device), last_index.to(hidden.device)]
         rewards = self.head(at.to(next(self.head.parameters()).dtype)).float()
-        nll = None
-        if labels is not None and self.kind == "critique_score" and (labels != -100).any():
-            nll = critique_nll(base.lm_head(hidden), labels.to(hidden.device))
-        return {"rewards": rewards, "nll": nll}
+        nll = response_nll = None
+        learned = [x for x in (labels, response_labels) if x is not None and (x != -100).any()]
+        if learned:
+            logits = base.lm_head(hidden)
+            if labels is not None and (labels != -100).any():
+                nll = critique_nll(logits, labels.to(hidden.device))
+            if response_labels is not None and (response_labels != -100).any():
+                response_nll = critique_nll(logits, response_labels.to(hidden.device))
+        return {"rewards": rewards, "nll": nll, "response_nll": response_nll}
 
     # -- saving and loading --------------------------------------------------------------------
     def save_pretrained(self, out: str | Path, *, state_dict: dict | None = None) -> None:

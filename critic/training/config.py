@@ -155,6 +155,8 @@ class RewardSection(Section):
     centre_weight: float | None = Field(None, ge=0, description="weight of mean((r_c + r_r)^2); default 0 for "
                                         "scalar, 0.01 for critique_score")
     critique_weight: float = Field(1.0, ge=0, description="weight of the critique NLL (critique_score)")
+    lm_weight: float = Field(0.0, ge=0, description="weight of the language-model loss on the chosen response "
+                             "(GRM's SFT regulariser, Yang et al. 2024), either kind; 0 = off")
     head_dropout: float = Field(0.1, ge=0, lt=1, description="dropout in the critique_score head")
     stats_samples: int = Field(256, ge=2, description="training responses scored for the saved reward mean / std")
 

@@ -70,12 +70,17 @@ def load_pairs(path: str, *, kind: str) -> PairData:
 
 @dataclass
 class PairCollator:
-    """Encodes pairs into one batch of 2B rows (``n_pairs`` = B); ``image_ablation="blank"`` blacks images out."""
+    """Encodes pairs into one batch of 2B rows (``n_pairs`` = B); ``image_ablation="blank"`` blacks images out.
+
+    A critique_score batch carries ``labels`` on every critique; ``learn_chosen`` (``reward.lm_weight``
+    > 0) adds ``response_labels`` on the chosen responses' tokens (rejected rows learn none).
+    """
 
     encoder: RewardEncoder
     kind: str
     image_ablation: str = "none"
     cache: bool = False
+    learn_chosen: bool = False
     _memo: dict[tuple[str, str], tuple[RewardEncoded, RewardEncoded]] = field(default_factory=dict)
 
     def images(self, pair: PreferencePair) -> list[Image.Image]:
@@ -92,7 +97,8 @@ class PairCollator:
             return self._memo[key]
         imgs = self.images(pair)
         crit = self.kind == "critique_score"
-        got = (self.encoder.encode(pair.question, imgs, pair.chosen, pair.chosen_critique if crit else None),
+        got = (self.encoder.encode(pair.question, imgs, pair.chosen, pair.chosen_critique if crit else None,
+                                   learn_response=self.learn_chosen),
                self.encoder.encode(pair.question, imgs, pair.rejected, pair.rejected_critique if crit else None))
         if self.cache:
             self._memo[key] = got

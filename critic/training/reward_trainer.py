@@ -4,7 +4,8 @@ The backbone comes from the same config as a generative critic (``model``: check
 freeze options, LoRA, gradient checkpointing) and gets a head (:class:`~critic.reward.model.RewardNet`).
 Trainer brings ZeRO-2/3, bf16, DDP, rotation and resume; the loss, written by hand
 (:mod:`critic.reward.losses`), is Bradley–Terry for ``scalar`` (+ ``reward.centre_weight``·centring)
-and critique NLL + Bradley–Terry + 0.01·centring for ``critique_score``. Checkpoints hold the
+(+ ``reward.lm_weight``·NLL of the chosen response: GRM's SFT regulariser, Yang et al. 2024) and
+critique NLL + Bradley–Terry + 0.01·centring for ``critique_score``. Checkpoints hold the
 backbone (safetensors), ``reward_head.safetensors``, the processor, and ``critic.json`` with
 ``kind`` and ``reward`` (head settings; the reward mean / std over ``reward.stats_samples`` training
 responses, for normalising).
@@ -62,6 +63,8 @@ class RewardTrainer(Trainer):
         loss = bradley_terry_loss(chosen, rejected) + centre_weight(self.cfg) * centring_loss(chosen, rejected)
         if out["nll"] is not None:
             loss = loss + self.cfg.reward.critique_weight * out["nll"]
+        if out["response_nll"] is not None:
+            loss = loss + self.cfg.reward.lm_weight * out["response_nll"]
         return (loss, out) if return_outputs else loss
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
@@ -97,6 +100,7 @@ def reward_stats(net: RewardNet, collator: PairCollator, data: PairData, n: int)
         batch = collator([data[i] for i in range(s, min(s + 8, len(data)))])
         batch.pop("n_pairs")
         batch.pop("labels", None)
+        batch.pop("response_labels", None)
         batch = {k: v.to(device) for k, v in batch.items()}
         values += net(**batch)["rewards"].float().cpu().tolist()
     net.train(was)
@@ -167,7 +171,8 @@ def build_reward_trainer(cfg: TrainConfig) -> tuple[RewardTrainer, dict[str, Any
     net = RewardNet(backbone, kind, dropout=cfg.reward.head_dropout)
     trained = {**trained, "reward_head": sum(p.numel() for p in net.head.parameters())}
     encoder = RewardEncoder(processor, end_of_turn_ids(processor, getattr(backbone, "generation_config", None)))
-    collator = PairCollator(encoder, kind, image_ablation=cfg.data.image_ablation, cache=cfg.data.cache_encoded)
+    collator = PairCollator(encoder, kind, image_ablation=cfg.data.image_ablation, cache=cfg.data.cache_encoded,
+                            learn_chosen=cfg.reward.lm_weight > 0)
     trainer = RewardTrainer(model=net, args=args, train_dataset=data, data_collator=collator,
                             processing_class=processor, callbacks=[ProgressCallback(bar=cfg.train.progress)],
                             cfg=cfg, data=data, trained=trained)
