@@ -14,6 +14,11 @@ Critique-then-score (MM-RLHF-Reward)::
 
 where NLL is the mean cross-entropy over the critique tokens only (labels −100 elsewhere).
 
+GRM's regulariser (``reward.lm_weight``, either kind; Yang et al. 2024) adds the chosen answer as a
+language-model target::
+
+    L += lm_weight · NLL(chosen answer tokens)          (critique_nll on the response's labels)
+
 A hand-worked batch: rewards (2, 0) and (0, 1). −log σ(2) = 0.1269, −log σ(−1) = 1.3133, mean 0.7201;
 centring ((2+0)² + (0+1)²) / 2 = 2.5.
 

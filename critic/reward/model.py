@@ -54,15 +54,15 @@ class RewardNet(nn.Module):
         hidden = out.last_hidden_state
         at = hidden[torch.arange(hidden.shape[0], device=hidden.device), last_index.to(hidden.device)]
         rewards = self.head(at.to(next(self.head.parameters()).dtype)).float()
-        nll = response_nll = None
-        learned = [x for x in (labels, response_labels) if x is not None and (x != -100).any()]
-        if learned:
-            logits = base.lm_head(hidden)
-            if labels is not None and (labels != -100).any():
-                nll = critique_nll(logits, labels.to(hidden.device))
-            if response_labels is not None and (response_labels != -100).any():
-                response_nll = critique_nll(logits, response_labels.to(hidden.device))
-        return {"rewards": rewards, "nll": nll, "response_nll": response_nll}
+        nlls: dict[str, Any] = {"nll": labels, "response_nll": response_labels}
+        logits = None
+        for name, target in nlls.items():
+            if target is None or not (target != -100).any():
+                nlls[name] = None
+                continue
+            logits = base.lm_head(hidden) if logits is None else logits  # one LM-head pass for both
+            nlls[name] = critique_nll(logits, target.to(hidden.device))
+        return {"rewards": rewards, **nlls}
 
     # -- saving and loading --------------------------------------------------------------------
     def save_pretrained(self, out: str | Path, *, state_dict: dict | None = None) -> None:
