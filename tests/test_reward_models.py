@@ -235,3 +235,28 @@ def test_trl_reward_function_gives_one_float_per_completion(scalar_rm, toy):
     completions = [[{"role": "assistant", "content": t}] for t in ("It is red.", "It is blue.", "Green.")]
     rewards = fn(prompts, completions, images=[[img]] * 3)
     assert len(rewards) == 3 and all(isinstance(r, float) for r in rewards)
+
+
+def test_a_reward_model_checkpoint_labels_a_dpo_round(scalar_rm, toy, tmp_path):
+    """``critic dpo`` with ``critic: {model: <reward-model checkpoint>}``: a round's sets are ranked by reward
+    (K forwards each), the higher-reward answer chosen."""
+    from critic.dpo.config import load_dpo_config_dict
+    from critic.dpo.loop import _label_round
+    from critic.dpo.loop import make_critic as dpo_critic
+    from critic.jsonl import read_items, write_records
+    from critic.reward.judge import RewardCritic
+
+    sets = [s.model_copy(update={"images": [str(toy / "sets" / p) for p in s.images]})
+            for s in read_items(toy / "sets" / "items.jsonl", strict=True)[0]]
+    cfg = load_dpo_config_dict({"output_dir": str(tmp_path), "prompts": "unused.jsonl",
+                                "policy": {"name_or_path": "unused"}, "critic": {"model": str(scalar_rm)},
+                                "eval": {"enabled": False}})
+    assert isinstance(dpo_critic(cfg), RewardCritic)
+    folder = tmp_path / "round_0"
+    folder.mkdir()
+    write_records(folder / "samples.jsonl", sets)  # sampling is done: the round goes straight to labelling
+    record = _label_round(cfg, 0, "unused", sets, [], folder, log=lambda *_: None)
+    rows = [json.loads(line) for line in (folder / "pairs.jsonl").read_text().splitlines()]
+    assert record["pairs"] == len(rows) >= 1
+    for r in rows:
+        assert r["judge"].startswith("reward-scalar:") and r["chosen_reward"] > r["rejected_reward"]
