@@ -5,9 +5,10 @@ One module per idea:
 ==================  ============================================================================
 ``meta``            ``critic.json``'s ``kind`` and ``reward`` section, read without torch
 ``heads``           the heads (``scalar``: Linear(h,1); ``critique_score``: MM-RLHF's MLP) and the kinds
-``losses``          Bradley–Terry, centring, critique NLL, the critique + score sum (formulas, doctests)
+``losses``          Bradley–Terry, centring, critique NLL (also GRM's chosen-answer NLL), the sum (doctests)
 ``pairs``           :class:`PreferencePair` (prompt, chosen, rejected, critiques): the training rows
-``encode``          prompt + response [+ critique] → ids, labels on the critique only; padded batches
+``encode``          prompt + response [+ critique] → ids, labels on the critique (and the chosen answer
+                    under ``reward.lm_weight``); padded batches
 ``model``           :class:`RewardNet`: an ``AutoModelForImageTextToText`` backbone + head; save / load;
                     the checkpoint's kind from ``critic.json``
 ``scorer``          :class:`RewardModel`: rewards of (question, images, response), greedy critiques, the
