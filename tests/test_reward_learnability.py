@@ -18,11 +18,12 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _train(tmp: Path, config: str, *overrides: str) -> Path:
+def _train(tmp: Path, config: str, *overrides: str, name: str | None = None) -> Path:
+    """Train ``config`` on the toy pairs into ``tmp / name`` (default: the config's stem); the checkpoint."""
     from critic.training.config import load_config
     from critic.training.objectives import run_training
 
-    out = tmp / Path(config).stem
+    out = tmp / (name or Path(config).stem)
     cfg = load_config(REPO / config, ["--data.train", str(tmp / "pairs" / "train.jsonl"),
                                       "--train.output_dir", str(out), "--train.progress", "false", *overrides])
     run_training(cfg)
@@ -57,8 +58,8 @@ def test_scalar_reward_model_learns_toy_pairs(toy):
 
 
 def test_scalar_reward_model_on_blank_images_stays_near_chance(toy):
-    acc, _ = _accuracy(_train(toy, "train/toy_rm.yaml", "--data.image_ablation", "blank",
-                              "--train.output_dir", str(toy / "blank")), toy / "heldout")
+    acc, _ = _accuracy(_train(toy, "train/toy_rm.yaml", "--data.image_ablation", "blank", name="blank"),
+                       toy / "heldout")
     assert 0.3 <= acc <= 0.7, acc
 
 
