@@ -35,3 +35,35 @@ def asset_dir(name: str) -> Path:
     if checkout.is_dir():
         return checkout
     raise FileNotFoundError(f"critic's {name} folder is missing from this installation (looked for {checkout})")
+
+
+def shipped_or_given(path: str | Path, name: str) -> Path:
+    """``path`` when it exists; otherwise the shipped file it names, so README commands such as
+    ``critic train train/toy_rm.yaml`` also work after ``pip install critic`` from any folder.
+
+    ``path`` names a shipped file when it is ``FOLDER/FILE`` with ``FOLDER`` the group's repository
+    folder (``train/``, ``data_recipes/``, ``eval/``) or a bare ``FILE``, with or without ``.yaml``.
+    Anything else comes back unchanged, for the caller's own "cannot read" error. A note on stderr
+    says which file is used, since a local file of that name would win.
+
+    >>> shipped_or_given("toy_rm", "train_configs") == asset_dir("train_configs") / "toy_rm.yaml"
+    True
+    >>> shipped_or_given("no/such.yaml", "train_configs")
+    PosixPath('no/such.yaml')
+    """
+    import sys
+
+    given = Path(path)
+    if given.exists() or given.is_absolute() or len(given.parts) > 2:
+        return given
+    if len(given.parts) == 2 and given.parts[0] != _FOLDERS[name]:
+        return given
+    try:
+        folder = asset_dir(name)
+    except FileNotFoundError:
+        return given
+    for candidate in (folder / given.name, folder / f"{given.name}.yaml"):
+        if candidate.is_file():
+            print(f"critic: {path} is not in {Path.cwd()}; using the shipped {candidate}", file=sys.stderr)
+            return candidate
+    return given

@@ -84,3 +84,19 @@ def test_cli_reports_config_errors_and_prints_config(tmp_path: Path, capsys: pyt
     ok = write(tmp_path, "model: {tiny: {family: llava}}\ndata: {train: x.jsonl}\ntrain: {output_dir: o}\n")
     assert main(["train", str(ok), "--print-config", "--train.seed", "7"]) == 0
     assert "seed: 7" in capsys.readouterr().out
+
+
+def test_readme_config_paths_work_from_any_folder(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`critic train train/toy_rm.yaml` after `pip install critic`, from a folder without the repository:
+    the shipped config is used (with a note), its relative data path is read from the current folder,
+    and a run that stops on missing data leaves no empty output folder behind."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "train/toy_rm.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert f"using the shipped {asset_dir('train_configs') / 'toy_rm.yaml'}" in err
+    assert "runs/toy-pairs/train.jsonl not found" in err
+    assert list(tmp_path.iterdir()) == []
+    assert main(["train", "elsewhere/toy_rm.yaml"]) == 2  # another folder: not a shipped name, the file's error
+    assert "elsewhere/toy_rm.yaml: cannot read the config" in capsys.readouterr().err
+    assert main(["data", "build", "data_recipes/toy_pairs.yaml", "--dry-run"]) == 0
+    assert "using the shipped" in capsys.readouterr().err

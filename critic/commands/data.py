@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from critic.assets import shipped_or_given
 from critic.commands.hub_options import add_push_options, check_push_options, push_after
 from critic.commands.rubric_option import add_rubric_option
 
@@ -80,6 +81,7 @@ def run_build(args: argparse.Namespace) -> int:
                         max_image_pixels=args.max_image_pixels, image_root=args.image_root, rubric=rubric,
                         progress=not args.no_progress and sys.stderr.isatty())
     try:
+        args.recipe = shipped_or_given(args.recipe, "data_recipes")
         res = build_dataset(args.recipe, args.out, opts)
     except RecipeError as exc:
         raise CommandError(str(exc)) from exc

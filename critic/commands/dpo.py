@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from critic.assets import shipped_or_given
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -28,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from critic.judging.backends.base import BackendFatalError
 
     try:
+        args.config = shipped_or_given(args.config, "train_configs")
         cfg = load_dpo_config(args.config, list(args.overrides or []))
     except DPOConfigError as exc:
         raise CommandError(str(exc)) from exc

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from critic.assets import shipped_or_given
 from critic.commands.hub_options import add_push_options, check_push_options, push_after
 
 
@@ -35,6 +36,7 @@ def run_build(args: argparse.Namespace) -> int:
 
     check_push_options(args)
     try:
+        args.recipe = shipped_or_given(args.recipe, "data_recipes")
         recipe = load_pairs_recipe(args.recipe)
     except PairsRecipeError as exc:
         raise CommandError(str(exc)) from exc

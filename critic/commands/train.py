@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from critic.assets import shipped_or_given
 from critic.commands.hub_options import add_push_options, check_push_options, push_after
 
 EPILOG = """\
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from critic.training.config import ConfigError, load_config
 
     try:
+        args.config = shipped_or_given(args.config, "train_configs")
         cfg = load_config(args.config, split_flags(args))
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc

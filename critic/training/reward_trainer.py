@@ -184,6 +184,7 @@ def train_reward(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
     ckpt = start_run(cfg, resume)
     out = Path(cfg.train.output_dir)
     trainer, info = build_reward_trainer(cfg)
+    out.mkdir(parents=True, exist_ok=True)  # start_run only probed it
     _say(f"training a {cfg.train.objective} reward model: {info['samples']} pairs, world size {info['world_size']}, "
          f"{info['grad_accum']} micro-batch(es) per rank per step" + (f"; resuming from {ckpt}" if ckpt else ""))
     t0 = time.perf_counter()

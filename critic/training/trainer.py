@@ -288,12 +288,15 @@ def save_final(trainer: CriticTrainer, cfg: TrainConfig) -> Path:
 def check_writable(out: Path) -> None:
     """Fail now, with the reason, if ``train.output_dir`` cannot be written (not after the first step)."""
     probe = out / f".critic-write-test-{os.getpid()}"
-    try:
+    created = [d for d in (out, *out.parents) if not d.exists()]  # removed again: a run that fails on its
+    try:                                                           # data next leaves no empty folders behind
         out.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
         raise TrainError(f"train.output_dir {out}: cannot write there ({exc.strerror or exc})") from None
+    for d in created:  # deepest first
+        d.rmdir()
 
 
 @dataclass
@@ -337,6 +340,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
 
     ckpt = start_run(cfg, resume)
     trainer, info = build_trainer(cfg)
+    Path(cfg.train.output_dir).mkdir(parents=True, exist_ok=True)  # start_run only probed it
     _say(f"training: {info['samples']} samples, {info['steps_per_epoch']} steps/epoch, world size "
          f"{info['world_size']}, {info['grad_accum']} micro-batch(es) per rank per step, packing "
          f"{'on' if cfg.data.packing else 'off'}" + (f"; resuming from {ckpt}" if ckpt else ""))
