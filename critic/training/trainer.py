@@ -288,15 +288,21 @@ def save_final(trainer: CriticTrainer, cfg: TrainConfig) -> Path:
 def check_writable(out: Path) -> None:
     """Fail now, with the reason, if ``train.output_dir`` cannot be written (not after the first step)."""
     probe = out / f".critic-write-test-{os.getpid()}"
-    created = [d for d in (out, *out.parents) if not d.exists()]  # removed again: a run that fails on its
-    try:                                                           # data next leaves no empty folders behind
+    # Folders made for the probe are removed again, so a run that stops on its data next leaves no
+    # empty folder behind; not under torchrun, where another rank may be probing the same folder.
+    single = int(os.environ.get("WORLD_SIZE", "1")) <= 1
+    created = [d for d in (out, *out.parents) if not d.exists()] if single else []
+    try:
         out.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
         raise TrainError(f"train.output_dir {out}: cannot write there ({exc.strerror or exc})") from None
     for d in created:  # deepest first
-        d.rmdir()
+        try:
+            d.rmdir()
+        except OSError:  # something else wrote there meanwhile: leave it
+            break
 
 
 @dataclass
