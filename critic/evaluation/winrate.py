@@ -15,7 +15,7 @@ Intervals: percentile bootstrap over the model's items, the fit redone per repli
 
 >>> rows = [WinRow("m", "1", 1.0, 10), WinRow("m", "2", 0.0, -10), WinRow("m", "3", 0.5, 0)]
 >>> r = model_win_rate(rows, n_resamples=0)
->>> r.win_rate, round(r.lc_win_rate, 6)     # symmetric lengths: the length term changes nothing
+>>> r.win_rate, round(r.lc_win_rate, 4)     # symmetric lengths: the length term changes nothing
 (50.0, 50.0)
 """
 
