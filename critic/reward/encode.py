@@ -43,6 +43,16 @@ def end_of_turn_ids(processor: Any, generation_config: Any = None) -> set[int]:
     return ids
 
 
+def _find(seq: list[int], sub: list[int]) -> int:
+    """Start of the first occurrence of ``sub`` in ``seq`` (-1 if none).
+
+    >>> _find([5, 1, 2, 3, 1, 2], [1, 2]), _find([1, 2], [2, 1])
+    (1, -1)
+    """
+    n = len(sub)
+    return next((i for i in range(len(seq) - n + 1) if seq[i:i + n] == sub), -1) if n else -1
+
+
 class RewardEncoder:
     """Encodes reward-model sequences for one processor."""
 
@@ -102,11 +112,11 @@ class RewardEncoder:
         ids = torch.cat([prompt_ids, ans])
         labels = torch.cat([torch.full_like(prompt_ids, IGNORE), ans if learn else torch.full_like(ans, IGNORE)])
         response_labels = None
-        if learn_response:  # a critique model's prompt holds the response: find it where a one-turn chat puts it
-            start = len(prompt_ids) if critique is None else len(self._prompt(user, images)[0])
+        if learn_response:  # a critique model's prompt holds the response as the first assistant turn
             resp = ans.tolist() if critique is None else self.answer_ids(user, response)
-            if ids[start:start + len(resp)].tolist() != resp:
-                raise ValueError("the chat template does not write the response where a one-turn chat puts it; "
+            start = len(prompt_ids) if critique is None else _find(ids.tolist(), resp)
+            if start < 0 or ids[start:start + len(resp)].tolist() != resp:
+                raise ValueError("the chat template does not write the response as a one-turn chat's answer; "
                                  "reward.lm_weight cannot find its tokens (set it to 0)")
             response_labels = torch.full_like(ids, IGNORE)
             response_labels[start:start + len(resp)] = ids[start:start + len(resp)]
