@@ -56,8 +56,10 @@ def test_forward_backward_generate_with_images(family, tiny_model_dir):
     assert texts[0].endswith("<|im_start|>assistant\n")
     imgs = _images()
     batch = processor(text=texts, images=[[imgs[0]], imgs], return_tensors="pt", padding=True)
-    # left padding for batched generation
-    assert batch["attention_mask"][0, 0] == 0 and batch["attention_mask"][0, -1] == 1
+    # left padding for batched generation: the shorter row starts with padding and ends with a token
+    short = int(batch["attention_mask"].sum(1).argmin())
+    assert batch["attention_mask"].sum(1).unique().numel() == 2
+    assert batch["attention_mask"][short, 0] == 0 and batch["attention_mask"][short, -1] == 1
 
     model.train()
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)

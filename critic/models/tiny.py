@@ -63,7 +63,7 @@ class TinySpec:
     """Sizes of a tiny model. Defaults give a ~1M-parameter model that trains on 2 CPU cores."""
 
     family: Family = "llava"
-    vocab_size: int = 1024
+    vocab_size: int = 2048
     hidden_size: int = 128
     num_layers: int = 4
     num_heads: int = 4
@@ -124,9 +124,15 @@ def _corpus() -> list[str]:
         "eight nine ten score rating overall final verdict reason rationale because therefore so "
         "assistant user system evaluate judge quality helpful helpfulness relevance detail details "
         "reference rubric result tie both neither it its there they their not no yes does do "
-        "please provide give explanation based compare comparison scale out points response_a response_b"
+        "please provide give explanation based compare comparison scale out points response_a response_b "
+        "says say about looking have has see seen rate"
     ).split()
+    # Capitalised forms too: a sentence-initial word ("Question", "Which", "Verdict", "Score") would
+    # otherwise cost 3-6 byte tokens, as no real model's tokenizer does (measured on the toy critic
+    # data: 102 -> 75 tokens a sample, training time in proportion).
+    words += [w[:1].upper() + w[1:] for w in words]
     lines = [" ".join(words[i : i + 12]) for i in range(0, len(words), 12)]
+    lines += [f"{w} {w}" for w in words]  # each word at a line start (no space before it) and after one
     lines += [
         "Overall score: 87/100. [[5]] [[A]] [[B]] [[C]] [[A>B]] [[A>>B]] [[A=B]] [[B>A]] [RESULT] 4",
         "Response A: ... Response B: ... Assistant 1 Assistant 2 7 9 8.5 10 100 0 1 2 3 4 5 6 7 8 9",
@@ -136,7 +142,7 @@ def _corpus() -> list[str]:
     return lines * 4
 
 
-def build_tokenizer(family: Family, vocab_size: int = 1024):
+def build_tokenizer(family: Family, vocab_size: int = 2048):
     """A byte-level BPE ``PreTrainedTokenizerFast`` with ChatML and the family's image tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
