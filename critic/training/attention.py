@@ -3,8 +3,10 @@
 With packing, transformers' ``sdpa`` implementation builds a dense ``L × L`` block-diagonal mask
 for the whole row and attends over all of it: the cost grows with the square of the row length
 although each token sees only its own sample. Flash attention avoids that by cutting the row at the
-position-id resets (varlen kernels); this module does the same with one
-``torch.nn.functional.scaled_dot_product_attention(is_causal=True)`` call per sample.
+position-id resets (varlen kernels); this module does the same: the samples of the row are laid
+out as a right-padded (samples × longest) batch and attended in one
+``torch.nn.functional.scaled_dot_product_attention(is_causal=True)`` call (causal, so a real token
+never sees the padding after it), and the padded positions are dropped again.
 
 It is registered with transformers' ``AttentionInterface`` as ``critic_packed_sdpa`` and used
 only while training with packing and ``attn_implementation: sdpa`` (checkpoints are saved with
@@ -50,11 +52,40 @@ def packed_sdpa(module: Any, query: torch.Tensor, key: torch.Tensor, value: torc
                                       is_causal=is_causal, **kwargs)
     bounds = segment_bounds(pos)
     gqa = query.shape[1] != key.shape[1]
-    outs = [F.scaled_dot_product_attention(query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], dropout_p=dropout,
-                                           scale=scaling, is_causal=True, enable_gqa=gqa)
-            for s, e in zip(bounds, bounds[1:])]
-    out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+    if len(bounds) == 2:
+        out = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout, scale=scaling, is_causal=True,
+                                             enable_gqa=gqa)
+        return out.transpose(1, 2).contiguous(), None
+    # One batched call instead of one per sample (the per-sample calls, their slices and their
+    # backward were ~20 % of a tiny critic's step in torch.profiler; the step got at most a few per
+    # cent faster, within the machine's noise, but has ~16x fewer ops): the samples are laid out as rows
+    # of a (samples, longest) batch, right-padded with zeros. Under the causal mask a real token
+    # only sees earlier positions of its own row, all real, so the padding changes nothing; the
+    # padded positions' outputs are dropped.
+    where, n, longest = _padded_layout(bounds, query.device)
+    out = F.scaled_dot_product_attention(_to_rows(query, where, n, longest), _to_rows(key, where, n, longest),
+                                         _to_rows(value, where, n, longest), dropout_p=dropout, scale=scaling,
+                                         is_causal=True, enable_gqa=gqa)
+    out = out.transpose(0, 1).reshape(1, out.shape[1], n * longest, out.shape[3]).index_select(2, where)
     return out.transpose(1, 2).contiguous(), None
+
+
+def _padded_layout(bounds: list[int], device: torch.device) -> tuple[torch.Tensor, int, int]:
+    """Where each token of a packed row goes in a (samples × longest) layout, flattened.
+
+    >>> _padded_layout([0, 3, 5], torch.device("cpu"))
+    (tensor([0, 1, 2, 3, 4]), 2, 3)
+    """
+    lengths = [e - s for s, e in zip(bounds, bounds[1:])]
+    longest = max(lengths)
+    where = torch.cat([torch.arange(i * longest, i * longest + n) for i, n in enumerate(lengths)])
+    return where.to(device), len(lengths), longest
+
+
+def _to_rows(x: torch.Tensor, where: torch.Tensor, n: int, longest: int) -> torch.Tensor:
+    """(1, heads, tokens, dim) packed -> (samples, heads, longest, dim), zeros after each sample."""
+    rows = x.new_zeros(x.shape[1], n * longest, x.shape[3]).index_copy(1, where, x[0])
+    return rows.view(x.shape[1], n, longest, x.shape[3]).transpose(0, 1)
 
 
 def register() -> str:
