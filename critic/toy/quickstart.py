@@ -36,8 +36,18 @@ from typing import Any
 
 from critic.assets import asset_dir
 
-#: The learnability bar of the training issue, checked on the held-out items.
-BAR = {"accuracy_without_ties": 0.9, "pearson": 0.8, "parse_failure_rate": 0.02}
+#: The learnability bar (issue 13: met with margin on seeds 0, 1 and 2), checked on the held-out items.
+BAR = {"accuracy_without_ties": 0.95, "pearson": 0.9, "parse_failure_rate": 0.01}
+
+
+def bar_text() -> str:
+    """The bar in words.
+
+    >>> bar_text()
+    'pairwise ≥ 0.95 without ties, Pearson ≥ 0.9, parse failures ≤ 1 %'
+    """
+    return (f"pairwise ≥ {BAR['accuracy_without_ties']:g} without ties, Pearson ≥ {BAR['pearson']:g}, "
+            f"parse failures ≤ {BAR['parse_failure_rate'] * 100:g} %")
 
 
 #: Runs one ``critic`` command in this process and returns its exit status. The command layer
@@ -264,7 +274,7 @@ def _headline(report_dir: Path) -> dict[str, Any]:
 
 
 def meets_bar(headline: dict[str, Any]) -> bool:
-    """Pairwise accuracy without ties ≥ 0.9, Pearson ≥ 0.8, parse failures ≤ 2 % in both tasks."""
+    """Every number of :data:`BAR` met: pairwise accuracy without ties, Pearson, parse failures in both tasks."""
     acc = headline.get("pairwise.accuracy_without_ties")
     r = headline.get("pointwise.pearson")
     fails = [headline.get("pairwise.parse_failure_rate"), headline.get("pointwise.parse_failure_rate")]
@@ -341,7 +351,7 @@ def summary_text(res: QuickstartResult, wall_s: float) -> str:
              f"parse failures {fmt(h['pairwise.parse_failure_rate'])}",
              f"  pointwise: Pearson {fmt(h['pointwise.pearson'])}, Spearman {fmt(h['pointwise.spearman'])}, "
              f"parse failures {fmt(h['pointwise.parse_failure_rate'])}",
-             "  learnability bar (pairwise ≥ 0.9 without ties, Pearson ≥ 0.8, parse failures ≤ 2 %): "
+             f"  learnability bar ({bar_text()}): "
              + ("met" if res.meets_bar else "NOT met"), ""]
     lines += [f"  {name:<15} {path}" for name, path in res.paths.items()]
     return "\n".join(lines)
