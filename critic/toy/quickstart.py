@@ -40,6 +40,12 @@ from critic.assets import asset_dir
 BAR = {"accuracy_without_ties": 0.95, "pearson": 0.9, "parse_failure_rate": 0.01}
 
 
+#: Worker processes for the distillation stage. One build process is the bottleneck there (the
+#: openai client's request building holds its GIL; the oracle server used ~1/4 of a core): on 2
+#: cores, 10,000 calls took 60.5 s with one and 38.6 s with two, with byte-identical output.
+BUILD_PROCS = min(2, os.cpu_count() or 1)
+
+
 def bar_text() -> str:
     """The bar in words.
 
@@ -304,7 +310,8 @@ def run_quickstart(opts: QuickstartOptions) -> QuickstartResult:
         _say(f"\noracle teacher (a GPT-4o stand-in that reads the pixels) listening on {oracle.base_url}")
         _run(opts.runner, "build the critic dataset through the oracle teacher",
              ["data", "build", str(recipe), "--out", str(data_dir), "--teacher-base-url", oracle.base_url,
-              "--cache", str(cache / "teacher.sqlite"), *no_progress], stages, step=2)
+              "--cache", str(cache / "teacher.sqlite"), "--num-proc", str(BUILD_PROCS), *no_progress],
+             stages, step=2)
 
     ckpt = _train(out, data_dir, opts, stages)
 
