@@ -3,8 +3,10 @@
 The default-run test uses a small recipe and a few training steps: every stage runs, every output
 exists, the summary is honest about the bar, and a second run reuses the teacher cache, the
 checkpoint and the judge cache. The slow tests are the real thing: the shipped recipe and config
-must meet the learnability bar (``critic.toy.quickstart.BAR``) on seeds 0, 1 and 2, each in under
-five minutes on two cores, and the same recipe trained on blank images must stay at chance.
+must meet the learnability bar (``critic.toy.quickstart.BAR``: issue 13's pairwise ≥ 0.95 without
+ties, Pearson ≥ 0.9, parse failures ≤ 1 %) on seeds 0, 1 and 2, each in under four minutes on two
+cores, and the same recipe trained on blank images must stay at chance (pairwise ≤ 0.6, Pearson on
+on-topic items undefined or ≤ 0.2).
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def test_quickstart_meets_the_learnability_bar_on_every_seed(tmp_path, capsys, s
     assert h["pairwise.accuracy_without_ties"] >= BAR["accuracy_without_ties"], h
     assert h["pointwise.pearson"] >= BAR["pearson"], h
     assert max(h["pairwise.parse_failure_rate"], h["pointwise.parse_failure_rate"]) <= BAR["parse_failure_rate"], h
-    assert summary["wall_s"] <= 300, f"{summary['wall_s']:.0f} s (1-minute load average {load:.1f})"
+    assert summary["wall_s"] <= 240, f"{summary['wall_s']:.0f} s (1-minute load average {load:.1f})"
     if seed == 0:  # a second run reuses everything
         rc2 = main(argv)
         again = json.loads((out / "quickstart.json").read_text())
