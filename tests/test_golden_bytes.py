@@ -5,7 +5,9 @@ Everything is driven through the ``critic`` command line (the one interface a re
 change): toy items, a data build through the oracle teacher, and judging with the OpenAI-compatible
 backend and with a local tiny checkpoint. The recorded digests were taken on main at 7beafc2 with
 ``python tests/test_golden_bytes.py`` (which prints them). If a change is *meant* to alter cache
-keys or dataset bytes, re-record them and say why in the commit.
+keys or dataset bytes, re-record them and say why in the commit. ``judge_hf_keys`` was re-recorded
+on 2026-12-02 (issue 13): the tiny model's tokenizer gained capitalised words, so the tiny checkpoint's
+files, and with them its fingerprint in the judge id, changed; the other four digests did not move.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ RECORDED = {
     "teacher_keys": "86fcc94af93a985810d5ebefc52f356b27952c8a4d180ed746e39e70cfc3997e",
     "judge_openai_keys": "ca1ceb7b05749e4ce988d411e526d5da7b932a19c05f3cdfb54acd0cb3ce31e4",
     "judge_openai_rows": "f323cc79d77f862bde2ba4d2730efbbccc2697902efc3bda17791cc67513a247",
-    "judge_hf_keys": "df8b24410ec2c29c6c168ef36a1769e162266a477680f0e6977875553603d0ff",
+    "judge_hf_keys": "b28df362335a0d9f81963fec160c8297eb51c6263d65a8096e91a3e849934ad3",
 }
 
 
