@@ -48,6 +48,39 @@ def test_a_diverging_run_stops_at_the_step_and_saves_no_nan(tmp_path, data, caps
         assert all(torch.isfinite(t).all() for t in load_file(f).values()), f
 
 
+def test_a_nan_gradient_under_a_finite_loss_stops_the_run(tmp_path, data, one_thread) -> None:
+    """The guard reads Trainer's gradient norm: one NaN gradient stops the run before its step is applied."""
+    from critic.training.config import load_config
+    from critic.training.divergence import TrainingDiverged
+    from critic.training.trainer import build_trainer
+
+    trainer, _ = build_trainer(load_config(config(tmp_path, data, learning_rate=1e-4)))
+    param = next(p for p in trainer.model.parameters() if p.requires_grad)
+    before = param.detach().clone()
+    param.register_hook(lambda g: g * float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 1 of \d+: the gradient norm is nan"):
+        trainer.train()
+    assert torch.equal(param.detach(), before)  # the step was not applied
+
+
+def test_without_trainers_norm_the_guard_checks_each_gradient(one_thread) -> None:
+    """The fallback when no gradient norm was noted (a Trainer without ``_get_grad_norm``)."""
+    from types import SimpleNamespace
+
+    from critic.training.divergence import DivergenceGuard, TrainingDiverged
+
+    model = torch.nn.Linear(2, 2)
+    model(torch.ones(1, 2)).sum().backward()
+    guard, args = DivergenceGuard(), SimpleNamespace(world_size=1, learning_rate=1e-3)
+    state = SimpleNamespace(global_step=4, max_steps=10)
+    guard.note_loss(torch.tensor(0.5))
+    guard.on_pre_optimizer_step(args, state, None, model=model)  # finite: nothing happens
+    model.bias.grad[0] = float("inf")
+    guard.note_loss(torch.tensor(0.5))
+    with pytest.raises(TrainingDiverged, match="diverged at step 5 of 10: the gradients are not finite"):
+        guard.on_pre_optimizer_step(args, state, None, model=model)
+
+
 def test_non_finite_weights_are_never_saved(tmp_path, data, one_thread) -> None:
     """issue 14.3: whatever made a weight NaN, no checkpoint is written with it."""
     from critic.training.config import load_config
