@@ -308,3 +308,18 @@ def test_off_topic_and_tie_rates_shape_a_training_mix() -> None:
     assert 0.3 <= off <= 0.6 and ties <= 0.2, (off, ties)  # default: about 6 % off-topic, 20 % ties
     with pytest.raises(ValueError, match="off_topic_rate"):
         next(generate_items(1, 0, "pairwise", off_topic_rate=1.5))
+
+
+def test_two_object_rate_sets_the_share_of_two_object_colour_scenes() -> None:
+    """``two_object_rate`` moves the one / two-object split of colour questions; ``None`` keeps the bytes."""
+    def dump(**kw):
+        return [it.model_dump_json() for it, _ in generate_items(300, 7, "pointwise", kinds=["colour"],
+                                                                   extra_claims=False, **kw)]
+
+    assert dump() == dump(two_object_rate=None)
+    for rate, lo, hi in ((0.0, 0.0, 0.0), (0.75, 0.68, 0.82), (1.0, 1.0, 1.0)):
+        items = [PointwiseItem.model_validate_json(s) for s in dump(two_object_rate=rate)]
+        share = sum(len(it.meta["scene"]) == 2 for it in items) / len(items)
+        assert lo <= share <= hi, (rate, share)
+    with pytest.raises(ValueError, match="two_object_rate must be in"):
+        next(generate_items(1, 0, "pointwise", two_object_rate=1.5))

@@ -165,6 +165,7 @@ class ToySource(_SourceBase):
     image_size: int = Field(32, ge=8)
     off_topic_rate: float | None = Field(None, ge=0, lt=1)  # None: the task's default (pointwise 0.08, pairwise 0.03)
     tie_rate: float | None = Field(None, ge=0, lt=1)  # share of pairs that are ties; None: the default 0.2
+    two_object_rate: float | None = Field(None, ge=0, le=1)  # colour questions on two-object scenes; None: half
 
 
 class _ColumnMapped(_SourceBase):

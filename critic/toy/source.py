@@ -20,6 +20,7 @@ def read(cfg: ToySource, recipe_path: str | Path) -> Iterator[SourceEvent]:
     kinds = tuple(cfg.kinds) if cfg.kinds else DEFAULT_KINDS
     for i, (item, images) in enumerate(generate_items(cfg.n, cfg.seed, cfg.task, image_size=cfg.image_size,
                                                       kinds=kinds, extra_claims=not cfg.one_claim,
-                                                      off_topic_rate=cfg.off_topic_rate, tie_rate=cfg.tie_rate)):
+                                                      off_topic_rate=cfg.off_topic_rate, tie_rate=cfg.tie_rate,
+                                                      two_object_rate=cfg.two_object_rate)):
         yield SourceItem(item, f"toy:{cfg.task}:seed{cfg.seed}:{i}", pil_images=images,  # type: ignore[arg-type]
                          gold_scale=cfg.gold_scale or TOY_SCALE)

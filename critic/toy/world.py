@@ -127,12 +127,16 @@ def _values(q: Question) -> tuple[tuple[str, ...], tuple[str, ...]]:
             "count": (COUNTS, SHAPES if q.colour else COLOURS)}[q.kind]
 
 
-def _sample_scene(rng: random.Random, kind: str) -> tuple[Question, Scene]:
-    """A question of ``kind`` and a scene where its answer and the extra-claim truth are uniform."""
+def _sample_scene(rng: random.Random, kind: str, two_object_rate: float | None = None) -> tuple[Question, Scene]:
+    """A question of ``kind`` and a scene where its answer and the extra-claim truth are uniform.
+
+    Colour questions get one or two objects, evenly; ``two_object_rate`` sets the share of two.
+    """
     cells = rng.sample(CELLS, len(CELLS))
     if kind == "colour":
         shapes = rng.sample(SHAPES, 2)
-        specs = [(rng.choice(COLOURS), s, c) for s, c in zip(shapes, cells[: rng.randint(1, 2)])]
+        n_objects = rng.randint(1, 2) if two_object_rate is None else 1 + (rng.random() < two_object_rate)
+        specs = [(rng.choice(COLOURS), s, c) for s, c in zip(shapes, cells[:n_objects])]
         q = dict(shape=shapes[0])
     elif kind == "shape":
         colours = rng.sample(COLOURS, 3)
@@ -199,8 +203,8 @@ class _Setup:
     wrong_extra: str
 
 
-def _setup(rng: random.Random, kind: str) -> _Setup:
-    q, scene = _sample_scene(rng, kind)
+def _setup(rng: random.Random, kind: str, two_object_rate: float | None = None) -> _Setup:
+    q, scene = _sample_scene(rng, kind, two_object_rate)
     truth, extra_truth = claim_truths(scene, q)
     mains, extras = _values(q)
     if extra_truth is None:
@@ -250,7 +254,8 @@ def _tie_keep(task: str, extra_claims: bool, mix: tuple[float, float, float] | N
 def generate_items(n: int, seed: int, task: Literal["pointwise", "pairwise", "candidates"], *,
                    image_size: int = 32, kinds: Sequence[str] = DEFAULT_KINDS, k: int = 5,
                    extra_claims: bool = True, off_topic_rate: float | None = None,
-                   tie_rate: float | None = None) -> Iterator[tuple[Item, list[Image.Image]]]:
+                   tie_rate: float | None = None,
+                   two_object_rate: float | None = None) -> Iterator[tuple[Item, list[Image.Image]]]:
     """Yield ``n`` items with their images (in memory); ``item.images`` holds ``images/NNNNN.png`` names.
 
     Question ``i`` draws from its own ``random.Random(f"{seed}:{i}")``, so a smaller ``n`` gives a prefix.
@@ -260,6 +265,7 @@ def generate_items(n: int, seed: int, task: Literal["pointwise", "pairwise", "ca
     (the probability that a response answers about another subject) and ``tie_rate`` (the share of
     pairs that are ties) override the task's defaults (:data:`_MIX`, :data:`_TIE_RATE`), e.g. for a
     training mix with more off-topic negatives; ``None`` keeps the defaults (and the same bytes).
+    ``two_object_rate`` is the share of colour questions asked of a two-object scene (default: half).
     """
     if task not in _MIX:
         raise ValueError(f"unknown task {task!r}")
@@ -270,6 +276,8 @@ def generate_items(n: int, seed: int, task: Literal["pointwise", "pairwise", "ca
     for name, rate in (("off_topic_rate", off_topic_rate), ("tie_rate", tie_rate)):
         if rate is not None and not 0 <= rate < 1:
             raise ValueError(f"{name} must be in [0, 1), got {rate}")
+    if two_object_rate is not None and not 0 <= two_object_rate <= 1:
+        raise ValueError(f"two_object_rate must be in [0, 1], got {two_object_rate}")
     per_q = PAIRS_PER_QUESTION if task == "pairwise" else 1
     mix = None if off_topic_rate is None else (off_topic_rate, *_MIX[task][1:])
     keep_tie = _tie_keep(task, extra_claims, mix, _TIE_RATE if tie_rate is None else tie_rate)
@@ -285,7 +293,7 @@ def generate_items(n: int, seed: int, task: Literal["pointwise", "pairwise", "ca
             made += len(got)
             yield from got
             continue
-        s = _setup(rng, kind)
+        s = _setup(rng, kind, two_object_rate)
         image, name, qid = draw_scene(s.scene, image_size), f"images/{qi:05d}.png", f"toy{seed}-q{qi:05d}"
         base = {"group": kind, "question_id": qid, "images": [name], "question": s.q.text}
         meta = {"kind": kind, "truth": s.truth, "scene": s.scene.to_json()}
