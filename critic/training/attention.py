@@ -56,12 +56,12 @@ def packed_sdpa(module: Any, query: torch.Tensor, key: torch.Tensor, value: torc
         out = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout, scale=scaling, is_causal=True,
                                              enable_gqa=gqa)
         return out.transpose(1, 2).contiguous(), None
-    # One batched call instead of one per sample (the per-sample calls, their slices and their
-    # backward were ~20 % of a tiny critic's step in torch.profiler; the step got at most a few per
-    # cent faster, within the machine's noise, with one call per layer instead of one per sample): the samples are laid out as rows
-    # of a (samples, longest) batch, right-padded with zeros. Under the causal mask a real token
-    # only sees earlier positions of its own row, all real, so the padding changes nothing; the
-    # padded positions' outputs are dropped.
+    # One batched call per layer instead of one per sample (the per-sample calls, their slices and
+    # their backward were ~20 % of a tiny critic's step in torch.profiler; the step got at most a few
+    # per cent faster, within the machine's noise). The samples are laid out as rows of a
+    # (samples, longest) batch, right-padded with zeros. Under the causal mask a real token only sees
+    # earlier positions of its own row, all real, so the padding changes nothing; the padded
+    # positions' outputs are dropped.
     where, n, longest = _padded_layout(bounds, query.device)
     out = F.scaled_dot_product_attention(_to_rows(query, where, n, longest), _to_rows(key, where, n, longest),
                                          _to_rows(value, where, n, longest), dropout_p=dropout, scale=scaling,

@@ -122,9 +122,9 @@ class DivergenceGuard(TrainerCallback):
             values = sorted({f"{v:g}" for v in map(float, losses) if not math.isfinite(v)})
             what.append(f"the loss is {' / '.join(values)}" if values else "the loss is not finite on another process")
         if bad_grad:
-            local = float(norm) if norm is not None else None
-            what.append(f"the gradient norm is {local:g}" if local is not None and not math.isfinite(local)
-                        else "the gradients are not finite")
+            local = math.nan if norm is None else float(norm)  # None: the tensors were checked one by one
+            what.append("the gradients are not finite" if norm is None or math.isfinite(local)
+                        else f"the gradient norm is {local:g}")
         saved = (f"the last checkpoint, {self.last_saved}, was saved before it" if self.last_saved
                  else "no checkpoint was saved")
         raise TrainingDiverged(
