@@ -11,6 +11,7 @@ One module per idea:
 ``model_setup``     loading the base model, freezing parts, LoRA, gradient checkpointing
 ``attention``       per-sample SDPA for packed rows (``critic_packed_sdpa``), registered with transformers
 ``param_groups``    learning rates per model part (``train.group_lr``: vision tower, projector, language model)
+``schedule``        the warmup-stable-decay schedule's decay steps from ``train.decay_ratio``
 ``trainer``         the Trainer subclass, its arguments, checkpoint-weight restore on resume, ``train``
 ``callbacks``       progress bar (loss, tokens/s, ETA), the sampler's epoch, judging held-out items at saves
 ``evaluation``      judging items with a checkpoint (``Critic.from_pretrained``) and ``critic.evaluation.evaluate`` metrics

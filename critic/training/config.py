@@ -115,8 +115,12 @@ class TrainSection(Section):
     #: (LLaVA-OneVision's mm_vision_tower_lr / mm_projector_lr; critic.training.param_groups)
     group_lr: dict[Literal["vision_tower", "projector", "language_model"], Annotated[float, Field(gt=0)]] = \
         Field(default_factory=dict)
-    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts"] = "cosine"
+    #: warmup_stable_decay (WSD, MiniCPM's schedule): warm-up, the peak rate held, then a cosine decay over
+    #: the last ``decay_ratio`` of the steps (critic.training.schedule)
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts",
+                          "warmup_stable_decay"] = "cosine"
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    decay_ratio: float = Field(0.2, gt=0, le=1)
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, ge=0)
     # transformers' own default: one fused kernel per step. On CPU, "adamw_torch" runs torch's per-tensor
@@ -140,6 +144,13 @@ class TrainSection(Section):
     progress: bool = True
     #: any other TrainingArguments field, merged last over what critic sets (an unknown key is an error)
     trainer_args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _wsd_fits(self) -> TrainSection:
+        if self.lr_scheduler == "warmup_stable_decay" and self.warmup_ratio + self.decay_ratio > 1:
+            raise ValueError(f"warmup_ratio {self.warmup_ratio} + decay_ratio {self.decay_ratio} is more than the "
+                             "whole run; warmup_stable_decay needs them to add up to 1 at most")
+        return self
 
 
 class EvalSection(Section):

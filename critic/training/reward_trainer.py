@@ -33,6 +33,7 @@ from critic.training.divergence import install_guard, refuse_nonfinite
 from critic.training.model_setup import prepare_model
 from critic.training.reward_data import PairCollator, PairData, load_pairs
 from critic.training.sampler import accumulation_steps
+from critic.training.schedule import DecayRatioSchedule
 from critic.training.trainer import TrainError, TrainResult, _say, start_run, training_arguments
 
 
@@ -41,12 +42,13 @@ def centre_weight(cfg: TrainConfig) -> float:
     return w if w is not None else (0.01 if cfg.train.objective == "critique_score" else 0.0)
 
 
-class RewardTrainer(Trainer):
+class RewardTrainer(DecayRatioSchedule, Trainer):
     """Trainer computing the reward-model loss on chosen / rejected rows; saves ``RewardNet`` checkpoints."""
 
     def __init__(self, *args: Any, cfg: TrainConfig, data: PairData, trained: dict[str, int], **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.cfg = cfg
+        self.decay_ratio = cfg.train.decay_ratio
         self.pair_data = data
         self.trained = trained
         self.reward_stats: dict[str, float] = {}

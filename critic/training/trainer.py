@@ -44,6 +44,7 @@ from critic.training.encode import SampleEncoder, eos_token_ids
 from critic.training.model_setup import prepare_model
 from critic.training.param_groups import split_param_groups
 from critic.training.sampler import StepSampler, accumulation_steps
+from critic.training.schedule import DecayRatioSchedule
 from critic.training.trainer_args import TrainerArgsError, check_trackers, merge_trainer_args
 
 
@@ -51,13 +52,14 @@ class TrainError(RuntimeError):
     """Training cannot start (the message says what to change)."""
 
 
-class CriticTrainer(Trainer):
+class CriticTrainer(DecayRatioSchedule, Trainer):
     """Trainer with critic's sampler, token statistics and checkpoint metadata."""
 
     def __init__(self, *args: Any, step_sampler: StepSampler,
                  metadata: Callable[[CriticTrainer, int], dict[str, Any]],
-                 group_lr: dict[str, float] | None = None, **kwargs: Any):
+                 group_lr: dict[str, float] | None = None, decay_ratio: float = 0.2, **kwargs: Any):
         self.group_lr = dict(group_lr or {})
+        self.decay_ratio = decay_ratio
         super().__init__(*args, **kwargs)
         self.divergence = install_guard(self)  # a NaN / inf loss or gradient stops the run at its step
         self.step_sampler = step_sampler
@@ -258,7 +260,8 @@ def build_trainer(cfg: TrainConfig) -> tuple[CriticTrainer, dict[str, Any]]:
 
     trainer = CriticTrainer(model=model, args=args, train_dataset=data, data_collator=collator,
                             processing_class=processor, compute_loss_func=critic_loss, callbacks=callbacks,
-                            step_sampler=sampler, metadata=metadata, group_lr=cfg.train.group_lr)
+                            step_sampler=sampler, metadata=metadata, group_lr=cfg.train.group_lr,
+                            decay_ratio=cfg.train.decay_ratio)
     if evaluator is not None:
         evaluator.trainer = trainer
     info = {"grad_accum": grad_accum, "world_size": args.world_size, "steps_per_epoch": sampler.steps_per_epoch,
