@@ -7,8 +7,8 @@ it into steps once it knows how many there are:
 
     decay steps = max(1, round(decay_ratio x training steps))
 
-On the toy critic, 1.7 epochs under WSD (decay 0.25) matched 2 epochs under cosine on four of five
-runs and lost the off-topic rule on the fifth, so ``train/toy.yaml`` keeps cosine (BENCHMARKS.md,
+On the toy critic, 1.7 epochs under WSD (decay 0.25) stayed over the bar on four runs of five and
+lost the off-topic rule on the fifth, so ``train/toy.yaml`` keeps 2 epochs of cosine (BENCHMARKS.md,
 "Issue 13", sixth session).
 
 >>> schedule_kwargs("warmup_stable_decay", 0.25, 1903)
