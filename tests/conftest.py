@@ -35,3 +35,36 @@ def one_thread():
     torch.set_num_threads(1)  # 2 shared cores: one thread per process avoids oversubscription stalls
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def lr_config(tmp_path_factory):
+    """Write a tiny-critic training config (toy data made once) for learning-rate tests; returns its path.
+
+    ``lr_config(tmp_path, data=None, **train)``: ``train`` keys override the base; ``data`` defaults
+    to 4 pointwise + 4 pairwise toy samples.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    from critic.toy.training_set import write_training_set
+
+    made: list[Path] = []
+
+    def write(tmp_path: Path, data: Path | None = None, **train) -> Path:
+        if data is None:
+            if not made:
+                made.append(write_training_set(tmp_path_factory.mktemp("lrdata"), n_pairwise=4, n_pointwise=4, seed=1))
+            data = made[0]
+        cfg = {"model": {"tiny": {"family": "llava", "hidden_size": 64, "intermediate_size": 128,
+                                  "vision_hidden_size": 64}},
+               "data": {"train": str(data)},
+               "train": {"output_dir": str(tmp_path / "out"), "epochs": 1, "global_batch_size": 4,
+                         "per_device_batch_size": 4, "learning_rate": 1e-3, "weight_decay": 0.1, "progress": False,
+                         **train}}
+        p = tmp_path / "cfg.yaml"
+        p.write_text(yaml.safe_dump(cfg))
+        return p
+
+    return write

@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
-from critic.toy.training_set import write_training_set
 from critic.training.config import ConfigError, load_config
 from critic.training.model_setup import group_of
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    return write_training_set(tmp_path_factory.mktemp("pgdata"), n_pairwise=4, n_pointwise=4, seed=1)
-
-
-def config(tmp_path: Path, data: Path, **train) -> Path:
-    cfg = {"model": {"tiny": {"family": "llava", "hidden_size": 64, "intermediate_size": 128, "vision_hidden_size": 64}},
-           "data": {"train": str(data)},
-           "train": {"output_dir": str(tmp_path / "out"), "epochs": 1, "global_batch_size": 4,
-                     "per_device_batch_size": 4, "learning_rate": 1e-3, "weight_decay": 0.1, "progress": False, **train}}
-    p = tmp_path / "cfg.yaml"
-    p.write_text(yaml.safe_dump(cfg))
-    return p
-
-
-def test_each_part_gets_its_rate_and_the_schedule_scales_all_alike(tmp_path, data) -> None:
+def test_each_part_gets_its_rate_and_the_schedule_scales_all_alike(tmp_path, lr_config) -> None:
     from critic.training.trainer import build_trainer
 
-    trainer, _ = build_trainer(load_config(config(tmp_path, data, group_lr={"vision_tower": 4e-3, "projector": 2e-3},
-                                                  lr_scheduler="constant")))
+    trainer, _ = build_trainer(load_config(lr_config(tmp_path, group_lr={"vision_tower": 4e-3, "projector": 2e-3},
+                                                     lr_scheduler="constant")))
     trainer.create_optimizer_and_scheduler(num_training_steps=10)
     names = {id(p): n for n, p in trainer.model.named_parameters()}
     seen = {}
@@ -49,25 +30,25 @@ def test_each_part_gets_its_rate_and_the_schedule_scales_all_alike(tmp_path, dat
     assert trainer._get_learning_rate() == 1e-3  # the logged rate is train.learning_rate's, not a part's
 
 
-def test_a_rate_for_a_frozen_part_is_an_error(tmp_path, data) -> None:
+def test_a_rate_for_a_frozen_part_is_an_error(tmp_path, lr_config) -> None:
     from critic.training.trainer import build_trainer
 
-    cfg = load_config(config(tmp_path, data, group_lr={"vision_tower": 4e-3}))
+    cfg = load_config(lr_config(tmp_path, group_lr={"vision_tower": 4e-3}))
     cfg.model.freeze.vision_tower = True
     trainer, _ = build_trainer(cfg)
     with pytest.raises(ValueError, match="group_lr names vision_tower, but no trainable parameter"):
         trainer.create_optimizer()
 
 
-def test_unknown_part_or_bad_rate_names_the_key(tmp_path, data) -> None:
+def test_unknown_part_or_bad_rate_names_the_key(tmp_path, lr_config) -> None:
     with pytest.raises(ConfigError, match="group_lr"):
-        load_config(config(tmp_path, data, group_lr={"vision": 1e-3}))
+        load_config(lr_config(tmp_path, group_lr={"vision": 1e-3}))
     with pytest.raises(ConfigError, match="group_lr"):
-        load_config(config(tmp_path, data, group_lr={"projector": 0}))
+        load_config(lr_config(tmp_path, group_lr={"projector": 0}))
 
 
-def test_a_rate_can_be_set_from_the_command_line(tmp_path, data) -> None:
-    cfg = load_config(config(tmp_path, data), ["--train.group_lr.projector", "3e-3"])
+def test_a_rate_can_be_set_from_the_command_line(tmp_path, lr_config) -> None:
+    cfg = load_config(lr_config(tmp_path), ["--train.group_lr.projector", "3e-3"])
     assert cfg.train.group_lr == {"projector": 3e-3}
     with pytest.raises(ConfigError, match="vision"):
-        load_config(config(tmp_path, data), ["--train.group_lr.vision", "3e-3"])
+        load_config(lr_config(tmp_path), ["--train.group_lr.vision", "3e-3"])

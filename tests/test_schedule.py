@@ -2,28 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
-from critic.toy.training_set import write_training_set
 from critic.training.config import ConfigError, load_config
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    return write_training_set(tmp_path_factory.mktemp("wsd"), n_pairwise=4, n_pointwise=4, seed=1)
-
-
-def config(tmp_path: Path, data: Path, **train) -> Path:
-    cfg = {"model": {"tiny": {"family": "llava", "hidden_size": 64, "intermediate_size": 128, "vision_hidden_size": 64}},
-           "data": {"train": str(data)},
-           "train": {"output_dir": str(tmp_path / "out"), "epochs": 1, "global_batch_size": 4,
-                     "per_device_batch_size": 4, "learning_rate": 1e-3, "progress": False, **train}}
-    p = tmp_path / "cfg.yaml"
-    p.write_text(yaml.safe_dump(cfg))
-    return p
 
 
 def _rates(trainer, steps: int) -> list[float]:
@@ -36,11 +17,11 @@ def _rates(trainer, steps: int) -> list[float]:
     return out
 
 
-def test_wsd_holds_the_peak_then_decays_over_the_last_share(tmp_path, data) -> None:
+def test_wsd_holds_the_peak_then_decays_over_the_last_share(tmp_path, lr_config) -> None:
     from critic.training.trainer import build_trainer
 
-    trainer, _ = build_trainer(load_config(config(tmp_path, data, lr_scheduler="warmup_stable_decay",
-                                                  warmup_ratio=0.1, decay_ratio=0.25)))
+    trainer, _ = build_trainer(load_config(lr_config(tmp_path, lr_scheduler="warmup_stable_decay",
+                                                     warmup_ratio=0.1, decay_ratio=0.25)))
     lr = _rates(trainer, 100)
     assert lr[0] == 0.0 and 0 < lr[5] < 1e-3  # linear warm-up over 10 steps
     assert lr[10:75] == [pytest.approx(1e-3)] * 65  # the peak held until the last 25 steps
@@ -48,28 +29,25 @@ def test_wsd_holds_the_peak_then_decays_over_the_last_share(tmp_path, data) -> N
     assert lr[-1] < 1e-3 * 0.01
 
 
-def test_wsd_works_for_reward_models_too(tmp_path) -> None:
+def test_wsd_works_for_reward_models_too(tmp_path, lr_config) -> None:
     from critic.toy.pairs import write_toy_pairs
     from critic.training.reward_trainer import build_reward_trainer
 
     write_toy_pairs(tmp_path / "pairs", n=4, seed=0)
-    cfg = yaml.safe_load(config(tmp_path, tmp_path / "pairs" / "train.jsonl", objective="scalar",
-                                lr_scheduler="warmup_stable_decay", warmup_ratio=0.0, decay_ratio=0.5).read_text())
-    cfg["train"]["global_batch_size"] = cfg["train"]["per_device_batch_size"] = 2
-    path = tmp_path / "rm.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    path = lr_config(tmp_path, tmp_path / "pairs" / "train.jsonl", objective="scalar", global_batch_size=2,
+                     per_device_batch_size=2, lr_scheduler="warmup_stable_decay", warmup_ratio=0.0, decay_ratio=0.5)
     trainer, _ = build_reward_trainer(load_config(path))
     lr = _rates(trainer, 10)
     assert lr[:5] == [pytest.approx(1e-3)] * 5 and all(a > b for a, b in zip(lr[5:], lr[6:]))
 
 
-def test_cosine_is_untouched_and_bad_ratios_are_named(tmp_path, data) -> None:
+def test_cosine_is_untouched_and_bad_ratios_are_named(tmp_path, lr_config) -> None:
     from critic.training.trainer import build_trainer
 
-    trainer, _ = build_trainer(load_config(config(tmp_path, data, warmup_ratio=0.0)))
+    trainer, _ = build_trainer(load_config(lr_config(tmp_path, warmup_ratio=0.0)))
     lr = _rates(trainer, 20)
     assert lr[0] == pytest.approx(1e-3) and all(a > b for a, b in zip(lr, lr[1:]))  # cosine from the start
     with pytest.raises(ConfigError, match="warmup_ratio 0.5 \\+ decay_ratio 0.6"):
-        load_config(config(tmp_path, data, lr_scheduler="warmup_stable_decay", warmup_ratio=0.5, decay_ratio=0.6))
+        load_config(lr_config(tmp_path, lr_scheduler="warmup_stable_decay", warmup_ratio=0.5, decay_ratio=0.6))
     with pytest.raises(ConfigError, match="decay_ratio"):
-        load_config(config(tmp_path, data, decay_ratio=0))
+        load_config(lr_config(tmp_path, decay_ratio=0))
