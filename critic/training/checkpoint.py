@@ -23,6 +23,7 @@ from typing import Any
 from critic import __version__
 from critic.training.config import TrainConfig
 from critic.training.data import DataReport, SampleRef
+from critic.training.schedule import WSD
 
 CRITIC_META = "critic.json"  # the name critic.judging.critic reads
 TRAINER_STATE = "trainer_state.json"
@@ -104,7 +105,7 @@ def render_model_card(meta: dict, path: str) -> str:
         dropped="; ".join(drops), templates=meta["trained_templates"], step=meta["step"], max_steps=meta["max_steps"],
         epochs=tr["epochs"], global_batch_size=tr["global_batch_size"], optim=tr["optim"],
         learning_rate=tr["learning_rate"], lr_scheduler=tr["lr_scheduler"], warmup_ratio=tr["warmup_ratio"],
-        decay_ratio=tr.get("decay_ratio") if tr["lr_scheduler"] == "warmup_stable_decay" else None,
+        decay_ratio=tr.get("decay_ratio") if tr["lr_scheduler"] == WSD else None,
         precision="bf16" if tr["bf16"] else cfg["model"]["dtype"], packing=cfg["data"]["packing"],
         attn_implementation=cfg["model"]["attn_implementation"], trained_parts=trained,
         final_loss=meta["final_loss"], eval=meta["eval"], critic_version=meta["critic_version"],

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from critic.training.schedule import WSD
 from critic.typed_config import Schema, Section, TypedConfigError, dotted_keys
 
 
@@ -147,7 +148,7 @@ class TrainSection(Section):
 
     @model_validator(mode="after")
     def _wsd_fits(self) -> TrainSection:
-        if self.lr_scheduler == "warmup_stable_decay" and self.warmup_ratio + self.decay_ratio > 1:
+        if self.lr_scheduler == WSD and self.warmup_ratio + self.decay_ratio > 1:
             raise ValueError(f"warmup_ratio {self.warmup_ratio} + decay_ratio {self.decay_ratio} is more than the "
                              "whole run; warmup_stable_decay needs them to add up to 1 at most")
         return self

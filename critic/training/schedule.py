@@ -37,7 +37,7 @@ class DecayRatioSchedule:
     ``decay_ratio`` is set by the trainer's constructor (``train.decay_ratio``).
     """
 
-    decay_ratio: float = 0.2
+    decay_ratio: float
 
     def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
         if self.lr_scheduler is None:  # type: ignore[attr-defined]

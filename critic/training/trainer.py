@@ -57,7 +57,7 @@ class CriticTrainer(DecayRatioSchedule, Trainer):
 
     def __init__(self, *args: Any, step_sampler: StepSampler,
                  metadata: Callable[[CriticTrainer, int], dict[str, Any]],
-                 group_lr: dict[str, float] | None = None, decay_ratio: float = 0.2, **kwargs: Any):
+                 decay_ratio: float, group_lr: dict[str, float] | None = None, **kwargs: Any):
         self.group_lr = dict(group_lr or {})
         self.decay_ratio = decay_ratio
         super().__init__(*args, **kwargs)
