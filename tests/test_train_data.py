@@ -16,8 +16,7 @@ from critic.models.loading import load_model, load_processor
 from critic.models.tiny import FAMILIES
 from critic.records import PairwiseItem, PointwiseItem
 from critic.toy.training_set import compare_rationale, short_rationale, write_training_set
-from critic.training.collate import load_images
-from critic.training.data import DataError, TrainingData, image_sizes, index_training_file
+from critic.training.data import DataError, TrainingData, image_sizes, index_training_file, load_images
 from critic.training.encode import IGNORE, SampleEncoder, eos_token_ids
 
 
@@ -70,6 +69,44 @@ def test_measured_length_with_two_images_and_other_sizes(family: str, tiny_model
     sample = make_sample(item, load_template("compact_pairwise"), "The first is red.", Verdict(winner="A"))
     seg = enc.encode(sample, load_images(sample.images))
     assert enc.measure(sample, image_sizes(sample.images))[0] == len(seg)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_encoding_while_indexing_equals_encoding_later(family: str, tiny_model_dir, toy_file: Path) -> None:
+    """``encoded``: the same usable samples, lengths and tensors as measuring, then encoding per sample."""
+    enc = encoder_for(tiny_model_dir(family))
+    refs, _ = index_training_file(toy_file, enc, max_length=4096)
+    kept: dict = {}
+    refs_enc, report = index_training_file(toy_file, enc, max_length=4096, encoded=kept)
+    assert refs_enc == refs and sorted(kept) == list(range(len(refs))) and report.n_used == len(refs)
+    data = TrainingData(toy_file, refs)
+    for i in range(len(data)):
+        sample = data.load(i)
+        seg = enc.encode(sample, load_images(sample.images))
+        assert torch.equal(kept[i].input_ids, seg.input_ids) and torch.equal(kept[i].labels, seg.labels)
+        assert kept[i].mm.keys() == seg.mm.keys() and all(torch.equal(kept[i].mm[k], seg.mm[k]) for k in seg.mm)
+    blank: dict = {}
+    index_training_file(toy_file, enc, max_length=4096, encoded=blank, image_ablation="blank")
+    with_image = next(i for i in range(len(data)) if data.refs[i].n_images)
+    assert not torch.equal(blank[with_image].mm["pixel_values"], kept[with_image].mm["pixel_values"])
+
+
+def test_a_truncated_image_is_reported_when_encoding_while_indexing(tiny_model_dir, toy_file: Path,
+                                                                   tmp_path: Path) -> None:
+    enc = encoder_for(tiny_model_dir("llava"))
+    rows = _lines(toy_file)[:3]
+    for r in rows:
+        r["images"] = [str((toy_file.parent / p).resolve()) for p in r["images"]]
+    whole = Path(rows[1]["images"][0]).read_bytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(whole[: len(whole) // 2])  # the header reads, the pixels do not
+    rows[1]["images"] = [str(cut)]
+    bad = tmp_path / "train.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    kept: dict = {}
+    refs, report = index_training_file(bad, enc, max_length=4096, encoded=kept)
+    assert [r.line for r in refs] == [1, 3] and sorted(kept) == [0, 1]
+    assert report.n_missing == 1 and report.missing_images[0].startswith(f"{bad}:2: images: image unreadable")
 
 
 def _lines(path: Path) -> list[dict]:

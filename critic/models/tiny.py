@@ -60,7 +60,13 @@ CHAT_TEMPLATE = (
 
 @dataclass(frozen=True)
 class TinySpec:
-    """Sizes of a tiny model. Defaults give a ~1M-parameter model that trains on 2 CPU cores."""
+    """Sizes of a tiny model. Defaults give a ~1M-parameter model that trains on 2 CPU cores.
+
+    ``initializer_range`` is the standard deviation of the language model's and projector's random
+    weights (transformers' ``initializer_range``; the vision tower keeps CLIP / SigLIP's own scheme).
+    transformers' 0.02 is tuned for wide models: at width 128 a 0.02 layer shrinks a vector to ~0.23
+    of its norm, and attention stays near uniform for hundreds of steps (BENCHMARKS.md, "Issue 13").
+    """
 
     family: Family = "llava"
     vocab_size: int = 2048
@@ -75,6 +81,7 @@ class TinySpec:
     image_size: int = 32
     patch_size: int = 8
     max_position_embeddings: int = 4096
+    initializer_range: float = 0.02
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -97,9 +104,12 @@ class TinySpec:
         if self.family not in FAMILIES:
             return [f"family must be one of {', '.join(FAMILIES)}, got {self.family!r}"]
         out = []
+        if isinstance(self.initializer_range, bool) or not isinstance(self.initializer_range, int | float) \
+                or not self.initializer_range > 0:
+            out.append(f"initializer_range must be a positive number, got {self.initializer_range!r}")
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name != "family" and (isinstance(v, bool) or not isinstance(v, int) or v < (f.name != "seed")):
+            if f.name not in ("family", "initializer_range") and (isinstance(v, bool) or not isinstance(v, int) or v < (f.name != "seed")):
                 out.append(f"{f.name} must be a whole number of at least {int(f.name != 'seed')}, got {v!r}")
         if out:
             return out
@@ -186,6 +196,7 @@ def _text_config(spec: TinySpec, tok) -> dict:
         eos_token_id=tok.convert_tokens_to_ids(IM_END),
         pad_token_id=tok.convert_tokens_to_ids(PAD),
         tie_word_embeddings=True,
+        initializer_range=spec.initializer_range,
     )
 
 

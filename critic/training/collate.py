@@ -26,21 +26,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from critic.training.data import TrainingData
+from critic.training.data import TrainingData, load_images
 from critic.training.encode import IGNORE, Encoded, SampleEncoder
 
 STATS_KEY = "critic_stats"  # [real tokens, computed token slots, samples]; popped before the forward
-
-
-def load_images(paths: list[str], ablation: str = "none") -> list[Image.Image]:
-    out = []
-    for p in paths:
-        with Image.open(p) as im:
-            im = im.convert("RGB")
-        out.append(Image.new("RGB", im.size, (255, 255, 255)) if ablation == "blank" else im)
-    return out
 
 
 class RopeIndex:
@@ -125,7 +115,7 @@ class Collator:
 
     def __init__(self, data: TrainingData, encoder: SampleEncoder, *, packing: bool = True,
                  dummy_image: bool = True, image_ablation: str = "none", rope_index: RopeIndex | None = None,
-                 cache: bool = False):
+                 cache: bool = False, encoded: dict[int, Encoded] | None = None):
         self.data = data
         self.encoder = encoder
         self.packing = packing
@@ -134,7 +124,8 @@ class Collator:
         self.rope_index = rope_index
         self.length_mismatches = 0
         self._dummy: Encoded | None = None
-        self._cache: dict[int, Encoded] | None = {} if cache else None
+        # ``encoded``: samples index_training_file already encoded (kept only when caching)
+        self._cache: dict[int, Encoded] | None = dict(encoded or {}) if cache else None
 
     def encode(self, i: int) -> Encoded:
         if self._cache is not None and i in self._cache:

@@ -3,7 +3,10 @@
 ``critic data build`` writes ``DIR/{split}.jsonl`` (one :class:`~critic.records.TrainingSample` a
 line, image paths relative to the file) and ``DIR/images/``. :func:`index_training_file` reads it once,
 line by line, keeping only each usable line's byte offset and its measured length, so a dataset of
-any size costs a few integers per sample in memory. Lines are reported, never silently lost:
+any size costs a few integers per sample in memory. With ``encoded`` (``data.cache_encoded``, which
+keeps every encoded sample in memory anyway) it encodes each sample in full instead of measuring it,
+so the file is read, parsed and tokenized once rather than twice (~0.5 ms a sample saved on the
+toy critic's 8,950: measuring was a third of an encoding). Lines are reported, never silently lost:
 
 - a line that is not a valid sample: ``file:line: field: problem``;
 - a sample whose image is missing or unreadable: ``file:line: images[i]: ...``;
@@ -25,7 +28,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from critic.records import TrainingSample
-from critic.training.encode import EncodeError, SampleEncoder
+from critic.training.encode import Encoded, EncodeError, SampleEncoder
 
 
 class DataError(ValueError):
@@ -101,6 +104,16 @@ def parse_line(raw: bytes, base: Path) -> TrainingSample:
     return TrainingSample.model_validate(data)
 
 
+def load_images(paths: list[str], ablation: str = "none") -> list[Image.Image]:
+    """The images as RGB; ``ablation="blank"`` replaces each by a white one of its size."""
+    out = []
+    for p in paths:
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+        out.append(Image.new("RGB", im.size, (255, 255, 255)) if ablation == "blank" else im)
+    return out
+
+
 def image_sizes(paths: list[str]) -> list[tuple[int, int]]:
     """(height, width) of each image, from the file header only."""
     out = []
@@ -110,9 +123,15 @@ def image_sizes(paths: list[str]) -> list[tuple[int, int]]:
     return out
 
 
-def index_training_file(path: str | Path, encoder: SampleEncoder, *, max_length: int,
-                        strict: bool = False) -> tuple[list[SampleRef], DataReport]:
-    """Measure every line of ``path``; return the usable samples and the report."""
+def index_training_file(path: str | Path, encoder: SampleEncoder, *, max_length: int, strict: bool = False,
+                        encoded: dict[int, Encoded] | None = None, image_ablation: str = "none",
+                        progress: bool = False) -> tuple[list[SampleRef], DataReport]:
+    """Measure every line of ``path``; return the usable samples and the report.
+
+    With ``encoded`` (a dict, filled here), each sample is encoded in full (images loaded, with
+    ``image_ablation``) instead of measured, and kept under its index among the usable samples.
+    ``progress`` shows a bar over the file's bytes.
+    """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: training file not found")
@@ -126,10 +145,15 @@ def index_training_file(path: str | Path, encoder: SampleEncoder, *, max_length:
             raise DataError(msg)
         report.note(kind, msg)
 
-    with p.open("rb") as fh:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=p.stat().st_size, unit="B", unit_scale=True, disable=not progress,
+               desc="encoding training samples" if encoded is not None else "measuring training samples")
+    with p.open("rb") as fh, bar:
         offset = 0
         for lineno, raw in enumerate(fh, start=1):
             start, offset = offset, offset + len(raw)
+            bar.update(len(raw))
             report.n_lines = lineno
             if not raw.strip():
                 continue
@@ -156,13 +180,22 @@ def index_training_file(path: str | Path, encoder: SampleEncoder, *, max_length:
                      f"{sample.images[which] if which is not None else exc}")
                 continue
             try:
-                length, n_learned = encoder.measure(sample, sizes)
+                if encoded is None:
+                    length, n_learned = encoder.measure(sample, sizes)
+                else:
+                    seg = encoder.encode(sample, load_images(sample.images, image_ablation))
+                    length, n_learned = len(seg), seg.n_learned
             except EncodeError as exc:
                 fail("bad", f"{p}:{lineno}: messages: {exc}")
+                continue
+            except OSError as exc:  # a header that reads but pixels that do not (truncated file)
+                fail("missing", f"{p}:{lineno}: images: image unreadable: {exc}")
                 continue
             if length > max_length:
                 fail("too_long", f"{p}:{lineno}: {length} tokens > max_length {max_length} (id {sample.id})")
                 continue
+            if encoded is not None:
+                encoded[len(refs)] = seg
             refs.append(SampleRef(start, lineno, length, n_learned, len(sizes), sample.task, sample.template,
                                   sample.template_hash))
             templates[f"{sample.template}@{sample.template_hash}"] += 1

@@ -228,8 +228,12 @@ def build_trainer(cfg: TrainConfig) -> tuple[CriticTrainer, dict[str, Any]]:
     except ModelLoadError as exc:
         raise TrainError(f"model.name_or_path: {exc}") from None
     encoder = SampleEncoder(processor, eos_token_ids(processor, getattr(model, "generation_config", None)))
+    # cache_encoded keeps every encoding anyway: make them while indexing, not measure and encode again
+    encoded: dict | None = {} if cfg.data.cache_encoded else None
     refs, report = index_training_file(cfg.data.train, encoder, max_length=cfg.data.max_length,
-                                       strict=cfg.data.strict)
+                                       strict=cfg.data.strict, encoded=encoded,
+                                       image_ablation=cfg.data.image_ablation,
+                                       progress=cfg.train.progress and args.process_index == 0)
     _say(report.summary())
     for w in template_warnings(refs):
         _say(f"warning: {w}")
@@ -243,7 +247,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[CriticTrainer, dict[str, Any]]:
 
         base.set_attn_implementation(register())  # per-sample SDPA over packed rows (no dense L×L mask)
     collator = Collator(data, encoder, packing=cfg.data.packing, dummy_image=cfg.data.dummy_image,
-                        image_ablation=cfg.data.image_ablation, cache=cfg.data.cache_encoded,
+                        image_ablation=cfg.data.image_ablation, cache=cfg.data.cache_encoded, encoded=encoded,
                         rope_index=RopeIndex(base) if RopeIndex.wanted(base) else None)
     callbacks: list[Any] = [ProgressCallback(bar=cfg.train.progress), EpochCallback(sampler)]
     evaluator = None
