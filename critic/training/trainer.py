@@ -228,8 +228,9 @@ def build_trainer(cfg: TrainConfig) -> tuple[CriticTrainer, dict[str, Any]]:
     except ModelLoadError as exc:
         raise TrainError(f"model.name_or_path: {exc}") from None
     encoder = SampleEncoder(processor, eos_token_ids(processor, getattr(model, "generation_config", None)))
-    # cache_encoded keeps every encoding anyway: make them while indexing, not measure and encode again
-    encoded: dict | None = {} if cfg.data.cache_encoded else None
+    # cache_encoded keeps every encoding anyway: make them while indexing, not measure and encode again.
+    # One process only: under data parallelism each rank encodes just the samples it draws.
+    encoded: dict | None = {} if cfg.data.cache_encoded and args.world_size == 1 else None
     refs, report = index_training_file(cfg.data.train, encoder, max_length=cfg.data.max_length,
                                        strict=cfg.data.strict, encoded=encoded,
                                        image_ablation=cfg.data.image_ablation,
