@@ -346,5 +346,10 @@ def make_tiny(out_dir: str | Path, spec: TinySpec | None = None, **overrides) ->
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
-    (out / "tiny_spec.json").write_text(json.dumps(asdict(spec), indent=2) + "\n")
+    fields_ = asdict(spec)
+    if spec.initializer_range == TinySpec.initializer_range:
+        # added after checkpoints were fingerprinted: written only when set, so a default spec's files
+        # (and the judge-cache keys that hash them, tests/test_golden_bytes.py) keep their bytes
+        del fields_["initializer_range"]
+    (out / "tiny_spec.json").write_text(json.dumps(fields_, indent=2) + "\n")
     return out
