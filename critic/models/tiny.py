@@ -109,7 +109,7 @@ class TinySpec:
             out.append(f"initializer_range must be a positive number, got {self.initializer_range!r}")
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name not in ("family", "initializer_range") and (isinstance(v, bool) or not isinstance(v, int) or v < (f.name != "seed")):
+            if type(f.default) is int and (isinstance(v, bool) or not isinstance(v, int) or v < (f.name != "seed")):
                 out.append(f"{f.name} must be a whole number of at least {int(f.name != 'seed')}, got {v!r}")
         if out:
             return out

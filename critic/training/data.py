@@ -170,8 +170,9 @@ def index_training_file(path: str | Path, encoder: SampleEncoder, *, max_length:
             except ValueError as exc:
                 fail("bad", f"{p}:{lineno}: (record): {exc}")
                 continue
-            try:
-                sizes = image_sizes(sample.images)
+            try:  # headers only when measuring; the pixels (read once) when encoding
+                images = load_images(sample.images, image_ablation) if encoded is not None else None
+                sizes = [(im.height, im.width) for im in images] if images is not None else image_sizes(sample.images)
             except (OSError, ValueError) as exc:
                 which = next((i for i, q in enumerate(sample.images) if not Path(q).is_file()), None)
                 where = f"images[{which}]" if which is not None else "images"
@@ -180,16 +181,13 @@ def index_training_file(path: str | Path, encoder: SampleEncoder, *, max_length:
                      f"{sample.images[which] if which is not None else exc}")
                 continue
             try:
-                if encoded is None:
+                if images is None:
                     length, n_learned = encoder.measure(sample, sizes)
                 else:
-                    seg = encoder.encode(sample, load_images(sample.images, image_ablation))
+                    seg = encoder.encode(sample, images)
                     length, n_learned = len(seg), seg.n_learned
             except EncodeError as exc:
                 fail("bad", f"{p}:{lineno}: messages: {exc}")
-                continue
-            except OSError as exc:  # a header that reads but pixels that do not (truncated file)
-                fail("missing", f"{p}:{lineno}: images: image unreadable: {exc}")
                 continue
             if length > max_length:
                 fail("too_long", f"{p}:{lineno}: {length} tokens > max_length {max_length} (id {sample.id})")

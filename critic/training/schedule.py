@@ -7,9 +7,9 @@ it into steps once it knows how many there are:
 
     decay steps = max(1, round(decay_ratio x training steps))
 
-On the toy critic, 1.7 epochs under WSD (decay 0.25) stayed over the bar on four runs of five and
-lost the off-topic rule on the fifth, so ``train/toy.yaml`` keeps 2 epochs of cosine (BENCHMARKS.md,
-"Issue 13", sixth session).
+On the toy critic (before its init scale was raised), 1.7 epochs under WSD (decay 0.25) stayed over
+the bar on four runs of five and lost the off-topic rule on the fifth, so ``train/toy.yaml`` keeps
+cosine (BENCHMARKS.md, "Issue 13", sixth session).
 
 >>> schedule_kwargs("warmup_stable_decay", 0.25, 1903)
 {'num_decay_steps': 476, 'decay_type': 'cosine'}
